@@ -1,37 +1,34 @@
 #!/usr/bin/env bash
 # Installs every system dependency of cargo-ebpf, its templates and its tests.
 # Idempotent: run it again at any time. apt on Debian/Ubuntu, dnf on
-# openEuler/Fedora. The package lists mirror `cargo ebpf doctor`'s tool table
-# (cargo-ebpf/src/tools.rs); `cargo ebpf doctor --fix` runs the same installs.
+# openEuler/Fedora. The packages come from ci/tools.tsv, the same table that
+# `cargo ebpf doctor` embeds.
+#
+# usage: ci/setup.sh [GROUP...]   groups: core go rust test (default: all)
 set -euo pipefail
 
-want_rust_ebpf=1
-want_test=1
-for arg in "$@"; do
-  case "$arg" in
-    --no-rust-ebpf) want_rust_ebpf=0 ;;
-    --no-test-deps) want_test=0 ;;
-    -h|--help)
-      echo "usage: ci/setup.sh [--no-rust-ebpf] [--no-test-deps]"; exit 0 ;;
-    *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
-  esac
-done
-
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+groups=("$@")
+[ "${#groups[@]}" -gt 0 ] || groups=(core go rust test)
 SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
-
+[ "$(id -u)" = 0 ] || SUDO="sudo"
 log() { echo "setup: $*" >&2; }
 
-if command -v apt-get >/dev/null; then
-  pkgs=(clang-19 llvm-19 bpftool libbpf-dev libelf-dev zlib1g-dev libzstd-dev
-        libclang-dev pkg-config make gcc golang-go golang-github-cilium-ebpf-dev
-        iproute2 git)
-  if [ "$want_rust_ebpf" = 1 ]; then
-    pkgs+=(rustc-web cargo-web rust-web-src llvm-22-dev libpolly-22-dev)
-  fi
-  if [ "$want_test" = 1 ]; then
-    pkgs+=(docker-registry skopeo apache2-utils openssl)
-  fi
+if command -v apt-get >/dev/null; then col=4; pm=apt
+elif command -v dnf >/dev/null; then col=5; pm=dnf
+else echo "setup.sh: neither apt-get nor dnf found; see ci/tools.tsv for what to install" >&2; exit 1; fi
+
+pkgs=(); cargo_tools=()
+while IFS=$'\t' read -r tool group probe debian fedora purpose; do
+  case "$tool" in ''|'#'*) continue ;; esac
+  [[ " ${groups[*]} " == *" $group "* ]] || continue
+  field=$([ "$col" = 4 ] && echo "$debian" || echo "$fedora")
+  for p in $field; do
+    case "$p" in cargo:*) cargo_tools+=("${p#cargo:}") ;; *) pkgs+=("$p") ;; esac
+  done
+done < "$here/tools.tsv"
+
+if [ "$pm" = apt ]; then
   missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -43,32 +40,28 @@ if command -v apt-get >/dev/null; then
   else
     log "system packages already installed"
   fi
-  # The registry package starts a system service on install; tests start their own.
+  # The registry package starts a system service; tests start their own.
   if command -v systemctl >/dev/null && systemctl is-active --quiet docker-registry 2>/dev/null; then
-    $SUDO systemctl stop docker-registry || true
+    $SUDO systemctl disable --now docker-registry >/dev/null 2>&1 || true
   fi
-elif command -v dnf >/dev/null; then
-  pkgs=(clang llvm bpftool libbpf-devel elfutils-libelf-devel zlib-devel libzstd-devel
-        clang-devel pkgconf make gcc golang iproute git)
-  if [ "$want_test" = 1 ]; then pkgs+=(skopeo httpd-tools openssl); fi
-  log "installing ${pkgs[*]}"
-  $SUDO dnf install -y -q "${pkgs[@]}"
 else
-  echo "setup.sh: neither apt-get nor dnf found; install clang, bpftool, libbpf, go by hand" >&2
-  exit 1
+  log "installing ${pkgs[*]}"
+  $SUDO dnf install -y -q "${pkgs[@]}" || log "some packages are not in this release's repositories"
 fi
 
-# bpf-linker links Rust eBPF crates. It must be built against the LLVM that
-# the Rust compiler for the eBPF side uses (LLVM 22 for Debian's rustc-web).
-if [ "$want_rust_ebpf" = 1 ] && ! command -v bpf-linker >/dev/null; then
-  if [ -d /usr/lib/llvm-22/bin ]; then
-    log "building bpf-linker against LLVM 22 (a few minutes)"
-    PATH="/usr/lib/llvm-22/bin:$PATH" cargo install --locked bpf-linker \
-      --no-default-features --features llvm-22 --quiet
-  else
-    log "skipping bpf-linker: LLVM 22 development files not found"
+# bpf-linker links Rust eBPF crates; it must be built against the LLVM of the
+# rustc that compiles the eBPF side (LLVM 22 for Debian's rustc-web).
+for t in "${cargo_tools[@]}"; do
+  if [ "$t" = bpf-linker ] && ! command -v bpf-linker >/dev/null; then
+    if [ -x /usr/lib/llvm-22/bin/llvm-config ]; then
+      log "building bpf-linker against LLVM 22 (a few minutes)"
+      PATH="/usr/lib/llvm-22/bin:$PATH" cargo install --locked bpf-linker \
+        --no-default-features --features llvm-22 --quiet
+    else
+      log "skipping bpf-linker: LLVM 22 development files not found"
+    fi
   fi
-fi
+done
 
 # Kernel filesystems that loaders and tests need.
 if [ "$(id -u)" = 0 ]; then

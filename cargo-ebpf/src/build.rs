@@ -1,0 +1,708 @@
+//! `cargo ebpf build`: kernel bytecode and user space for C, Go and Rust
+//! projects, incrementally.
+//!
+//! Outputs go to `target/ebpf/<arch>/`: `<stem>.bpf.o` per kernel source and
+//! the user-space binary named after the package. A step is skipped when its
+//! output is newer than every input (from clang's depfiles) and its command
+//! line is unchanged (kept in `<output>.cmd`), so a second build with nothing
+//! changed runs no compiler.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ebpf_kinds::classify_section;
+use object::{Object, ObjectSection, ObjectSymbol};
+use serde::Serialize;
+
+use crate::arch::Arch;
+use crate::error::{Error, Result};
+use crate::fsutil::{mtime, write_atomic};
+use crate::lang::{self, Language};
+use crate::manifest::{self, Manifest};
+use crate::new::is_bpf_source;
+use crate::tools;
+use crate::vmlinux;
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    /// Any directory inside the project.
+    pub dir: PathBuf,
+    pub arch: Arch,
+    pub release: bool,
+    /// Progress lines on stderr (off for `--message-format json`).
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProgramInfo {
+    pub name: String,
+    pub section: String,
+    #[serde(rename = "type")]
+    pub ty: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    BpfObject,
+    UserBinary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Artifact {
+    pub kind: ArtifactKind,
+    pub path: PathBuf,
+    pub arch: Arch,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub programs: Vec<ProgramInfo>,
+    /// Whether this build produced it (false: it was up to date).
+    pub rebuilt: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub package: String,
+    pub language: Language,
+    pub root: PathBuf,
+    pub artifacts: Vec<Artifact>,
+    /// Commands run; 0 for a build with nothing to do.
+    pub commands_run: usize,
+    /// How the kernel side was compiled (the toolchain chosen).
+    pub toolchain: String,
+}
+
+/// Runs tools, prints progress, and keeps the freshness records.
+struct Ctx {
+    progress: bool,
+    commands_run: usize,
+    out_dir: PathBuf,
+}
+
+impl Ctx {
+    fn status(&self, verb: &str, what: impl std::fmt::Display) {
+        if self.progress {
+            eprintln!("{verb:>12} {what}");
+        }
+    }
+
+    /// Runs `argv`; the tool's own output passes through, so compiler errors
+    /// are shown as the compiler printed them.
+    fn run(&mut self, what: &str, argv: &[OsString], env: &[(&str, OsString)], dir: &Path) -> Result<()> {
+        self.commands_run += 1;
+        let mut cmd = duct::cmd(&argv[0], &argv[1..]).dir(dir).unchecked();
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        if !self.progress {
+            // Keep stdout for JSON messages: tools' stdout goes to stderr.
+            cmd = cmd.stdout_to_stderr();
+        }
+        let out = cmd.run().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::usage(format!("failed to run {}: not found", Path::new(&argv[0]).display()))
+            } else {
+                Error::io("run", PathBuf::from(&argv[0]))(e)
+            }
+        })?;
+        if !out.status.success() {
+            return Err(Error::ToolFailed {
+                what: what.to_string(),
+                command: shell_line(argv),
+                status: out.status.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `argv` with its stdout written atomically to `out`.
+    fn run_to_file(&mut self, what: &str, argv: &[OsString], out: &Path) -> Result<()> {
+        self.commands_run += 1;
+        let res = duct::cmd(&argv[0], &argv[1..])
+            .stdout_capture()
+            .unchecked()
+            .run()
+            .map_err(Error::io("run", PathBuf::from(&argv[0])))?;
+        if !res.status.success() {
+            return Err(Error::ToolFailed {
+                what: what.to_string(),
+                command: shell_line(argv),
+                status: res.status.to_string(),
+            });
+        }
+        write_atomic(out, &res.stdout, false)
+    }
+}
+
+fn shell_line(argv: &[OsString]) -> String {
+    argv.iter()
+        .map(|a| {
+            let s = a.to_string_lossy();
+            if s.is_empty() || s.contains([' ', '"', '\'', '$']) {
+                format!("'{}'", s.replace('\'', "'\\''"))
+            } else {
+                s.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn os(v: impl Into<OsString>) -> OsString {
+    v.into()
+}
+
+/// The freshness record of an output: its command line.
+fn cmd_file(out: &Path) -> PathBuf {
+    let mut p = out.as_os_str().to_owned();
+    p.push(".cmd");
+    PathBuf::from(p)
+}
+
+/// Whether `out` is up to date with `inputs` and was made by `argv`.
+fn fresh(out: &Path, argv: &[OsString], inputs: &[PathBuf]) -> bool {
+    let Some(built) = mtime(out) else { return false };
+    match std::fs::read_to_string(cmd_file(out)) {
+        Ok(line) if line == shell_line(argv) => {}
+        _ => return false,
+    }
+    inputs.iter().all(|i| mtime(i).is_some_and(|t| t <= built))
+}
+
+fn record(out: &Path, argv: &[OsString]) -> Result<()> {
+    write_atomic(&cmd_file(out), shell_line(argv).as_bytes(), false)
+}
+
+/// The prerequisites listed in a Makefile-style depfile written by clang/gcc.
+fn depfile_inputs(dep: &Path) -> Option<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(dep).ok()?;
+    let joined = text.replace("\\\n", " ");
+    let (_, deps) = joined.split_once(": ")?;
+    Some(deps.split_whitespace().map(PathBuf::from).collect())
+}
+
+/// clang's system include directories, added with -idirafter so that
+/// `<linux/types.h>` and friends resolve under `-target bpf` (as
+/// libbpf-bootstrap does). Cached per clang binary.
+fn clang_system_includes(clang: &Path, cache_dir: &Path) -> Result<Vec<PathBuf>> {
+    let stamp = format!(
+        "{}\n{:?}\n",
+        clang.display(),
+        mtime(&std::fs::canonicalize(clang).unwrap_or_else(|_| clang.to_path_buf()))
+    );
+    let cache = cache_dir.join("clang-includes");
+    if let Ok(text) = std::fs::read_to_string(&cache)
+        && let Some(rest) = text.strip_prefix(&stamp)
+    {
+        return Ok(rest.lines().map(PathBuf::from).collect());
+    }
+    let out = duct::cmd!(clang, "-v", "-E", "-")
+        .stdin_bytes(Vec::new())
+        .stderr_to_stdout()
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .map_err(Error::io("run", clang))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut dirs = Vec::new();
+    let mut inside = false;
+    for line in text.lines() {
+        if line.starts_with("#include <...> search starts here:") {
+            inside = true;
+        } else if line.starts_with("End of search list.") {
+            break;
+        } else if inside {
+            dirs.push(PathBuf::from(line.trim()));
+        }
+    }
+    let body: String = dirs.iter().map(|d| format!("{}\n", d.display())).collect();
+    write_atomic(&cache, format!("{stamp}{body}").as_bytes(), false)?;
+    Ok(dirs)
+}
+
+/// Checks that clang can compile eBPF (version 11 or newer).
+fn check_clang(clang: &Path, cache_dir: &Path) -> Result<String> {
+    let cache = cache_dir.join("clang-version");
+    let stamp = format!("{}\n{:?}\n", clang.display(), mtime(clang));
+    if let Ok(text) = std::fs::read_to_string(&cache)
+        && let Some(v) = text.strip_prefix(&stamp)
+    {
+        return Ok(v.trim().to_string());
+    }
+    let out = duct::cmd!(clang, "--version")
+        .stdout_capture()
+        .unchecked()
+        .run()
+        .map_err(Error::io("run", clang))?;
+    let first = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string();
+    let major: u32 = first
+        .split("version ")
+        .nth(1)
+        .and_then(|v| v.split('.').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if major < 11 {
+        return Err(tools::tool("clang").missing(format!(
+            "{} is `{first}`; eBPF CO-RE needs clang 11 or newer",
+            clang.display()
+        )));
+    }
+    let version = format!("clang {major}");
+    write_atomic(&cache, format!("{stamp}{version}\n").as_bytes(), false)?;
+    Ok(version)
+}
+
+/// Lists the programs in an eBPF object, from its ELF sections and symbols.
+pub fn object_programs(path: &Path) -> Result<Vec<ProgramInfo>> {
+    let data = std::fs::read(path).map_err(Error::io("read", path))?;
+    let file = object::File::parse(&*data).map_err(|e| Error::Object {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if file.architecture() != object::Architecture::Bpf {
+        return Err(Error::Object {
+            path: path.to_path_buf(),
+            message: format!("not an eBPF object (machine {:?})", file.architecture()),
+        });
+    }
+    let mut programs = Vec::new();
+    for sym in file.symbols() {
+        if sym.kind() != object::SymbolKind::Text || !sym.is_global() {
+            continue;
+        }
+        let Some(index) = sym.section_index() else { continue };
+        let Ok(section) = file.section_by_index(index) else { continue };
+        let Ok(section_name) = section.name() else { continue };
+        if section_name == ".text" {
+            continue;
+        }
+        programs.push(ProgramInfo {
+            name: sym.name().unwrap_or("").to_string(),
+            section: section_name.to_string(),
+            ty: classify_section(section_name).map(|s| s.ty.name().to_string()),
+        });
+    }
+    programs.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(programs)
+}
+
+pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
+    let started = Instant::now();
+    let manifest_path = manifest::find(&opts.dir)?;
+    let root = manifest_path.parent().expect("a file has a parent").to_path_buf();
+    let m = Manifest::load(&manifest_path)?;
+    let out_dir = root.join("target").join("ebpf").join(opts.arch.name());
+    std::fs::create_dir_all(&out_dir).map_err(Error::io("create directory", &out_dir))?;
+    let mut ctx = Ctx {
+        progress: opts.progress,
+        commands_run: 0,
+        out_dir: out_dir.clone(),
+    };
+    let (artifacts, toolchain) = match m.package.language {
+        Language::C => build_c(&m, &root, opts, &mut ctx)?,
+        Language::Go => build_go(&m, &root, opts, &mut ctx)?,
+        Language::Rust => crate::rust::build(&m, &root, opts, &mut ctx.progress_handle())?,
+    };
+    let verb = if ctx.commands_run == 0 { "Fresh" } else { "Finished" };
+    ctx.status(
+        verb,
+        format_args!(
+            "{} v{} ({}, {}) in {:.2}s",
+            m.package.name,
+            m.package.version,
+            opts.arch,
+            toolchain,
+            started.elapsed().as_secs_f64()
+        ),
+    );
+    Ok(BuildReport {
+        package: m.package.name.clone(),
+        language: m.package.language,
+        root,
+        artifacts,
+        commands_run: ctx.commands_run,
+        toolchain,
+    })
+}
+
+/// A handle the Rust builder uses to report progress and count commands.
+pub struct Progress<'a> {
+    ctx: &'a mut Ctx,
+}
+
+impl Progress<'_> {
+    pub fn status(&self, verb: &str, what: impl std::fmt::Display) {
+        self.ctx.status(verb, what)
+    }
+    pub fn run(&mut self, what: &str, argv: &[OsString], env: &[(&str, OsString)], dir: &Path) -> Result<()> {
+        self.ctx.run(what, argv, env, dir)
+    }
+    pub fn out_dir(&self) -> &Path {
+        &self.ctx.out_dir
+    }
+}
+
+impl Ctx {
+    fn progress_handle(&mut self) -> Progress<'_> {
+        Progress { ctx: self }
+    }
+}
+
+fn bpf_sources(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(Error::io("read directory", dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| is_bpf_source(p))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+fn includes_vmlinux(sources: &[PathBuf]) -> bool {
+    sources.iter().any(|s| {
+        std::fs::read_to_string(s).is_ok_and(|t| t.contains("\"vmlinux.h\"") || t.contains("<vmlinux.h>"))
+    })
+}
+
+/// The include directories of the kernel side, with a vmlinux.h found in the
+/// project or generated into `target/ebpf/<arch>/include` from the running
+/// kernel's BTF.
+fn kernel_includes(
+    m: &Manifest,
+    root: &Path,
+    bpf_dir: &Path,
+    sources: &[PathBuf],
+    arch: Arch,
+    ctx: &mut Ctx,
+) -> Result<Vec<PathBuf>> {
+    let mut dirs = vec![bpf_dir.to_path_buf()];
+    let inc = root.join("include");
+    if inc.join(arch.name()).is_dir() {
+        dirs.push(inc.join(arch.name()));
+    }
+    if inc.is_dir() {
+        dirs.push(inc);
+    }
+    dirs.extend(m.build.include.iter().map(|d| root.join(d)));
+    if includes_vmlinux(sources) && !dirs.iter().any(|d| d.join("vmlinux.h").is_file()) {
+        let gen_dir = ctx.out_dir.join("include");
+        let header = gen_dir.join("vmlinux.h");
+        if !header.is_file() {
+            if arch != Arch::host() {
+                return Err(Error::usage(format!(
+                    "no vmlinux.h for {arch}: the running kernel's BTF is {}; run `cargo ebpf gen vmlinux --btf FILE --arch {arch} -o include/{arch}/vmlinux.h` with a BTF of a {arch} kernel",
+                    Arch::host()
+                )));
+            }
+            let btf = vmlinux::btf_source(None)?;
+            ctx.status("Generating", format_args!("vmlinux.h from {}", btf.display()));
+            ctx.commands_run += 1;
+            vmlinux::write_header(&btf, &header)?;
+        }
+        dirs.push(gen_dir);
+    }
+    Ok(dirs)
+}
+
+fn rel<'a>(p: &'a Path, root: &Path) -> std::path::Display<'a> {
+    p.strip_prefix(root).unwrap_or(p).display()
+}
+
+/// Compiles every `*.bpf.c` of the project into `<out>/<stem>.bpf.o`.
+fn compile_bpf(
+    m: &Manifest,
+    root: &Path,
+    bpf_dir: &Path,
+    opts: &BuildOptions,
+    ctx: &mut Ctx,
+) -> Result<(Vec<Artifact>, String)> {
+    let sources = bpf_sources(bpf_dir)?;
+    if sources.is_empty() {
+        return Err(Error::usage(format!(
+            "no *.bpf.c sources in {}; set [build] bpf_dir in ebpf.toml if they are elsewhere",
+            bpf_dir.display()
+        )));
+    }
+    let clang = tools::clang()?;
+    let cache_dir = root.join("target").join("ebpf");
+    let version = check_clang(&clang, &cache_dir)?;
+    let sys = clang_system_includes(&clang, &cache_dir)?;
+    let includes = kernel_includes(m, root, bpf_dir, &sources, opts.arch, ctx)?;
+    let mut artifacts = Vec::new();
+    for src in &sources {
+        let stem = src.file_name().and_then(|n| n.to_str()).unwrap_or("").trim_end_matches(".bpf.c");
+        let out = ctx.out_dir.join(format!("{stem}.bpf.o"));
+        let dep = ctx.out_dir.join(format!("{stem}.bpf.d"));
+        let tmp = ctx.out_dir.join(format!(".{stem}.bpf.o.tmp"));
+        let mut argv: Vec<OsString> = vec![
+            clang.clone().into(),
+            os("-g"),
+            os("-O2"),
+            os("-Wall"),
+            os("-target"),
+            os(opts.arch.bpf_target()),
+            os(format!("-D__TARGET_ARCH_{}", opts.arch.bpf_target_arch())),
+            os("-fno-stack-protector"),
+        ];
+        for d in &includes {
+            argv.push(os(format!("-I{}", d.display())));
+        }
+        for d in &sys {
+            argv.push(os("-idirafter"));
+            argv.push(d.clone().into());
+        }
+        argv.extend(m.build.cflags.iter().map(OsString::from));
+        argv.extend([os("-MD"), os("-MF"), dep.clone().into(), os("-c"), src.clone().into(), os("-o"), tmp.clone().into()]);
+        let inputs = depfile_inputs(&dep).unwrap_or_else(|| vec![src.clone()]);
+        let rebuilt = !fresh(&out, &argv, &inputs);
+        if rebuilt {
+            ctx.status("Compiling", format_args!("{} ({version}, {})", rel(src, root), opts.arch));
+            ctx.run(&format!("compiling {}", rel(src, root)), &argv, &[], root)?;
+            std::fs::rename(&tmp, &out).map_err(Error::io("write", &out))?;
+            record(&out, &argv)?;
+        }
+        artifacts.push(Artifact {
+            kind: ArtifactKind::BpfObject,
+            programs: object_programs(&out)?,
+            path: out,
+            arch: opts.arch,
+            rebuilt,
+        });
+    }
+    Ok((artifacts, version))
+}
+
+fn build_c(m: &Manifest, root: &Path, opts: &BuildOptions, ctx: &mut Ctx) -> Result<(Vec<Artifact>, String)> {
+    let bpf_dir = root.join(m.build.bpf_dir.as_deref().unwrap_or(Path::new("src")));
+    let (mut artifacts, version) = compile_bpf(m, root, &bpf_dir, opts, ctx)?;
+
+    // User space: every other *.c next to the kernel sources, one binary.
+    let mut user: Vec<PathBuf> = std::fs::read_dir(&bpf_dir)
+        .map_err(Error::io("read directory", &bpf_dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "c") && !is_bpf_source(p))
+        .collect();
+    user.sort();
+    if user.is_empty() {
+        return Ok((artifacts, version));
+    }
+    let cc: PathBuf = if opts.arch == Arch::host() {
+        tools::tool("cc").require()?
+    } else {
+        which::which(opts.arch.cross_cc()).map_err(|_| {
+            Error::usage(format!(
+                "no C cross compiler for {0} user space ({1} not found); install gcc-{0}-linux-gnu and libbpf for {0}, or build the kernel side alone with `cargo ebpf build --arch {0}` in a project without user space",
+                opts.arch,
+                opts.arch.cross_cc()
+            ))
+        })?
+    };
+    tools::tool("libbpf").require()?;
+    let bpftool = tools::tool("bpftool").require()?;
+
+    // Skeletons: `<stem>.skel.h` with the object embedded.
+    let mut skel_inputs = Vec::new();
+    for a in &artifacts {
+        let file = a.path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let stem = file.trim_end_matches(".bpf.o");
+        let skel = ctx.out_dir.join(format!("{stem}.skel.h"));
+        let argv = vec![
+            bpftool.clone().into(),
+            os("gen"),
+            os("skeleton"),
+            a.path.clone().into(),
+            os("name"),
+            os(format!("{}_bpf", lang::ident(stem))),
+        ];
+        if !fresh(&skel, &argv, std::slice::from_ref(&a.path)) {
+            ctx.status("Generating", format_args!("{stem}.skel.h (bpftool)"));
+            ctx.run_to_file(&format!("generating the skeleton of {file}"), &argv, &skel)?;
+            record(&skel, &argv)?;
+        }
+        skel_inputs.push(skel);
+    }
+
+    let static_link = m.build.static_link.unwrap_or(true);
+    let obj_dir = ctx.out_dir.join("obj");
+    std::fs::create_dir_all(&obj_dir).map_err(Error::io("create directory", &obj_dir))?;
+    let mut objects = Vec::new();
+    let mut any_rebuilt = false;
+    for src in &user {
+        let stem = src.file_stem().and_then(|n| n.to_str()).unwrap_or("main");
+        let obj = obj_dir.join(format!("{stem}.o"));
+        let dep = obj_dir.join(format!("{stem}.d"));
+        let mut argv: Vec<OsString> = vec![cc.clone().into(), os("-g"), os("-Wall")];
+        argv.push(os(if opts.release { "-O2" } else { "-O1" }));
+        argv.push(os(format!("-I{}", ctx.out_dir.display())));
+        argv.push(os(format!("-I{}", bpf_dir.display())));
+        if root.join("include").is_dir() {
+            argv.push(os(format!("-I{}", root.join("include").display())));
+        }
+        argv.extend([os("-MD"), os("-MF"), dep.clone().into(), os("-c"), src.clone().into(), os("-o"), obj.clone().into()]);
+        let mut inputs = depfile_inputs(&dep).unwrap_or_else(|| vec![src.clone()]);
+        inputs.extend(skel_inputs.iter().cloned());
+        if !fresh(&obj, &argv, &inputs) {
+            ctx.status("Compiling", format_args!("{} (user space)", rel(src, root)));
+            ctx.run(&format!("compiling {}", rel(src, root)), &argv, &[], root)?;
+            record(&obj, &argv)?;
+            any_rebuilt = true;
+        }
+        objects.push(obj);
+    }
+    let bin = ctx.out_dir.join(&m.package.name);
+    let tmp_bin = ctx.out_dir.join(format!(".{}.tmp", m.package.name));
+    let mut argv: Vec<OsString> = vec![cc.into()];
+    argv.extend(objects.iter().map(|o| o.clone().into()));
+    argv.extend([os("-o"), tmp_bin.clone().into()]);
+    if static_link {
+        argv.push(os("-static"));
+    }
+    if opts.release {
+        argv.push(os("-s"));
+    }
+    argv.extend(["-lbpf", "-lelf", "-lz", "-lzstd"].map(os));
+    let rebuilt = any_rebuilt || !fresh(&bin, &argv, &objects);
+    if rebuilt {
+        ctx.status("Linking", format_args!("{}{}", rel(&bin, root), if static_link { " (static)" } else { "" }));
+        ctx.run(&format!("linking {}", m.package.name), &argv, &[], root)?;
+        std::fs::rename(&tmp_bin, &bin).map_err(Error::io("write", &bin))?;
+        record(&bin, &argv)?;
+    }
+    artifacts.push(Artifact {
+        kind: ArtifactKind::UserBinary,
+        path: bin,
+        arch: opts.arch,
+        programs: Vec::new(),
+        rebuilt,
+    });
+    Ok((artifacts, version))
+}
+
+/// A directory with `clang` and `llvm-strip` pointing at the chosen clang,
+/// for tools that call them by those names (bpf2go).
+fn clang_shim(clang: &Path, out: &Path) -> Result<PathBuf> {
+    let dir = out.join("bin");
+    std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+    let suffix = clang
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("clang"))
+        .unwrap_or("");
+    let strip = which::which(format!("llvm-strip{suffix}"))
+        .or_else(|_| which::which("llvm-strip"))
+        .map_err(|_| tools::tool("clang").missing(format!("llvm-strip{suffix} is needed by bpf2go")))?;
+    for (name, target) in [("clang", clang.to_path_buf()), ("llvm-strip", strip)] {
+        let link = dir.join(name);
+        if std::fs::read_link(&link).ok().as_deref() != Some(target.as_path()) {
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&target, &link).map_err(Error::io("create", &link))?;
+        }
+    }
+    Ok(dir)
+}
+
+fn newest(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Option<std::time::SystemTime> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && keep(p))
+        .filter_map(|p| mtime(&p))
+        .max()
+}
+
+fn build_go(m: &Manifest, root: &Path, opts: &BuildOptions, ctx: &mut Ctx) -> Result<(Vec<Artifact>, String)> {
+    let go = tools::tool("go").require()?;
+    let clang = tools::clang()?;
+    let cache_dir = root.join("target").join("ebpf");
+    let version = check_clang(&clang, &cache_dir)?;
+    let bpf_dir = root.join(m.build.bpf_dir.as_deref().unwrap_or(Path::new("bpf")));
+    let sources = bpf_sources(&bpf_dir)?;
+    // bpf2go reads vmlinux.h from the bpf directory, as the go:generate line says.
+    if includes_vmlinux(&sources) && !bpf_dir.join("vmlinux.h").is_file() {
+        if opts.arch != Arch::host() {
+            return Err(Error::usage(format!(
+                "no {}/vmlinux.h; run `cargo ebpf gen vmlinux --btf FILE -o {}/vmlinux.h`",
+                rel(&bpf_dir, root),
+                rel(&bpf_dir, root)
+            )));
+        }
+        let btf = vmlinux::btf_source(None)?;
+        ctx.status("Generating", format_args!("{}/vmlinux.h from {}", rel(&bpf_dir, root), btf.display()));
+        ctx.commands_run += 1;
+        vmlinux::write_header(&btf, &bpf_dir.join("vmlinux.h"))?;
+    }
+
+    let ident = lang::ident(&m.package.name);
+    let generated_o = root.join(format!("{ident}_{}_{}.o", opts.arch.bpf_target(), opts.arch.bpf_target_arch()));
+    let bpf_newest = newest(&bpf_dir, &|_| true);
+    let go_generate_fresh = mtime(&generated_o).is_some_and(|t| bpf_newest.is_none_or(|n| n <= t));
+    let shim = clang_shim(&clang, &ctx.out_dir)?;
+    let mut path = OsString::from(&shim);
+    path.push(":");
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    if !go_generate_fresh {
+        ctx.status("Generating", format_args!("Go bindings and bytecode (bpf2go, {version})"));
+        let argv = vec![go.clone().into(), os("generate"), os("./...")];
+        ctx.run("go generate", &argv, &[("PATH", path.clone())], root)?;
+    }
+    if !generated_o.is_file() {
+        return Err(Error::usage(format!(
+            "go generate did not write {}; the go:generate line must run bpf2go with ident `{ident}` and -target {}",
+            rel(&generated_o, root),
+            opts.arch.goarch()
+        )));
+    }
+    let obj = ctx.out_dir.join(format!("{}.bpf.o", m.package.name));
+    let obj_rebuilt = mtime(&obj).is_none_or(|t| mtime(&generated_o).is_some_and(|g| g > t));
+    if obj_rebuilt {
+        let bytes = std::fs::read(&generated_o).map_err(Error::io("read", &generated_o))?;
+        write_atomic(&obj, &bytes, false)?;
+    }
+
+    let bin = ctx.out_dir.join(&m.package.name);
+    let go_newest = [
+        newest(root, &|p: &Path| {
+            p.extension().is_some_and(|e| e == "go" || e == "o") || p.file_name().is_some_and(|n| n == "go.mod" || n == "go.sum")
+        }),
+        bpf_newest,
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    let mut argv: Vec<OsString> = vec![go.into(), os("build"), os("-trimpath")];
+    if opts.release {
+        argv.extend([os("-ldflags"), os("-s -w")]);
+    }
+    argv.extend([os("-o"), bin.clone().into(), os(".")]);
+    let bin_fresh = fresh(&bin, &argv, &[]) && mtime(&bin).is_some_and(|t| go_newest.is_none_or(|n| n <= t));
+    if !bin_fresh {
+        ctx.status("Compiling", format_args!("{} (Go user space, static)", m.package.name));
+        let env = [
+            ("CGO_ENABLED", os("0")),
+            ("GOARCH", os(opts.arch.goarch())),
+            ("GOOS", os("linux")),
+            ("PATH", path),
+        ];
+        ctx.run("go build", &argv, &env, root)?;
+        record(&bin, &argv)?;
+    }
+    Ok((
+        vec![
+            Artifact {
+                kind: ArtifactKind::BpfObject,
+                programs: object_programs(&obj)?,
+                path: obj,
+                arch: opts.arch,
+                rebuilt: obj_rebuilt,
+            },
+            Artifact {
+                kind: ArtifactKind::UserBinary,
+                path: bin,
+                arch: opts.arch,
+                programs: Vec::new(),
+                rebuilt: !bin_fresh,
+            },
+        ],
+        format!("{version}, bpf2go"),
+    ))
+}

@@ -1,0 +1,302 @@
+//! Command-line definitions and dispatch. Arguments are turned into the
+//! library's option types here; no logic lives in the argument structs.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ebpf_kinds::ProgramType;
+
+use crate::arch::Arch;
+use crate::build::{self, BuildOptions};
+use crate::error::{Error, Result};
+use crate::lang::Language;
+use crate::new::{self, InitOptions, NewOptions};
+use crate::templates::{self, Ci};
+use crate::{doctor, fsutil, vmlinux};
+
+/// `cargo ebpf ...` runs `cargo-ebpf ebpf ...`: the wrapper subcommand.
+#[derive(Parser, Debug)]
+#[command(bin_name = "cargo", version, styles = clap::builder::Styles::plain())]
+pub enum CargoCli {
+    Ebpf(Cli),
+}
+
+#[derive(Args, Debug)]
+#[command(version, about = "Write, build, package and ship eBPF programs in C, Rust and Go")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a project from a template
+    New(NewArgs),
+    /// Write an ebpf.toml for existing eBPF sources in a directory
+    Init(InitArgs),
+    /// Build the kernel bytecode and the user space of the project
+    Build(BuildArgs),
+    /// Generate code from kernel BTF
+    #[command(subcommand)]
+    Gen(GenCommand),
+    /// Check the tools cargo-ebpf needs, and install the missing ones with --fix
+    Doctor(DoctorArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NewArgs {
+    /// Directory to create; its last component names the project
+    #[arg(required_unless_present = "list")]
+    pub path: Option<PathBuf>,
+    /// Project name (default: the directory's name)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Language: c, rust or go (asked on a terminal when missing)
+    #[arg(long, short = 'l')]
+    pub lang: Option<String>,
+    /// Program type, for example xdp, tracepoint, uprobe (see --list)
+    #[arg(long = "type", short = 't')]
+    pub ty: Option<String>,
+    /// CI pipelines to add: github, gitee, both (default) or none
+    #[arg(long, value_enum, default_value_t = CiChoice::Both)]
+    pub ci: CiChoice,
+    /// Write into an existing non-empty directory
+    #[arg(long)]
+    pub force: bool,
+    /// List languages and program types, one line each
+    #[arg(long)]
+    pub list: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum CiChoice {
+    Github,
+    Gitee,
+    Both,
+    None,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Directory with the sources (default: the current one)
+    #[arg(default_value = ".")]
+    pub path: PathBuf,
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long, short = 'l')]
+    pub lang: Option<String>,
+    /// Replace an existing ebpf.toml
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Optimize user space (the kernel side is always built with -O2)
+    #[arg(long, short = 'r')]
+    pub release: bool,
+    /// Target architecture (default: this machine's)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// human, or json: one JSON object per artifact and a final summary on stdout
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    pub message_format: MessageFormat,
+    /// Project directory (default: the current one or a parent with ebpf.toml)
+    #[arg(long, short = 'C')]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum GenCommand {
+    /// vmlinux.h (or Rust bindings) from the running kernel's or a given BTF
+    Vmlinux(VmlinuxArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VmlinuxArgs {
+    /// BTF or vmlinux file (default: /sys/kernel/btf/vmlinux)
+    #[arg(long)]
+    pub btf: Option<PathBuf>,
+    /// Architecture of the BTF (only names the default output directory)
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Rust bindings of these comma-separated types instead of a C header
+    #[arg(long, value_delimiter = ',')]
+    pub rust: Option<Vec<String>>,
+    /// Output file (default: stdout)
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// Install what is missing (apt or dnf)
+    #[arg(long)]
+    pub fix: bool,
+    /// Print the checks as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Parses the process arguments; `cargo-ebpf new ...` works as well as
+/// `cargo-ebpf ebpf new ...` (what `cargo ebpf new ...` runs).
+pub fn parse() -> Cli {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.get(1).is_none_or(|a| a != "ebpf") {
+        args.insert(1, "ebpf".into());
+    }
+    let CargoCli::Ebpf(cli) = CargoCli::parse_from(args);
+    cli
+}
+
+fn parse_lang(s: &Option<String>) -> Result<Option<Language>> {
+    s.as_deref().map(str::parse).transpose()
+}
+
+fn parse_type(s: &Option<String>) -> Result<Option<ProgramType>> {
+    s.as_deref()
+        .map(|t| t.parse::<ProgramType>().map_err(|e| Error::usage(format!("{e}; see `cargo ebpf new --list`"))))
+        .transpose()
+}
+
+fn parse_arch(s: &Option<String>) -> Result<Arch> {
+    s.as_deref().map(str::parse).transpose().map(|a| a.unwrap_or_else(Arch::host))
+}
+
+/// Writes data to stdout; a closed pipe ends quietly.
+fn out(text: &str) {
+    let mut o = std::io::stdout().lock();
+    if o.write_all(text.as_bytes()).and_then(|_| o.flush()).is_err() {
+        std::process::exit(0);
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::New(a) => cmd_new(a),
+        Command::Init(a) => {
+            let m = new::init_project(&InitOptions {
+                path: a.path.clone(),
+                name: a.name,
+                lang: parse_lang(&a.lang)?,
+                force: a.force,
+            })?;
+            eprintln!(
+                "     Created ebpf.toml for `{}` ({} programs found); build with `cargo ebpf build`",
+                m.package.name,
+                m.programs.len()
+            );
+            Ok(())
+        }
+        Command::Build(a) => {
+            let json = a.message_format == MessageFormat::Json;
+            let dir = match a.dir {
+                Some(d) => d,
+                None => std::env::current_dir().map_err(Error::io("read", "the current directory"))?,
+            };
+            let report = build::build(&BuildOptions {
+                dir,
+                arch: parse_arch(&a.arch)?,
+                release: a.release,
+                progress: !json,
+            })?;
+            if json {
+                let mut text = String::new();
+                for art in &report.artifacts {
+                    let mut v = serde_json::to_value(art).expect("artifacts serialize");
+                    v["reason"] = "artifact".into();
+                    text.push_str(&v.to_string());
+                    text.push('\n');
+                }
+                let summary = serde_json::json!({
+                    "reason": "build-finished", "success": true, "package": report.package,
+                    "language": report.language, "toolchain": report.toolchain,
+                    "commands_run": report.commands_run,
+                });
+                text.push_str(&summary.to_string());
+                text.push('\n');
+                out(&text);
+            }
+            Ok(())
+        }
+        Command::Gen(GenCommand::Vmlinux(a)) => {
+            let btf = vmlinux::btf_source(a.btf.as_deref())?;
+            let _ = parse_arch(&a.arch)?;
+            let bytes = match &a.rust {
+                Some(types) => vmlinux::rust_bindings(&btf, types)?.into_bytes(),
+                None => vmlinux::header(&btf)?,
+            };
+            match a.output {
+                Some(path) => {
+                    fsutil::write_atomic(&path, &bytes, false)?;
+                    eprintln!("     Wrote {} ({} bytes) from {}", path.display(), bytes.len(), btf.display());
+                }
+                None => out(&String::from_utf8_lossy(&bytes)),
+            }
+            Ok(())
+        }
+        Command::Doctor(a) => {
+            let checks = doctor::checks();
+            if a.json {
+                out(&format!("{}\n", serde_json::to_string_pretty(&checks).expect("checks serialize")));
+            } else {
+                let mut text = String::new();
+                for c in &checks {
+                    let state = match &c.found {
+                        Some(p) => format!("ok       {p}"),
+                        None => format!("MISSING  {} | {}", c.tool.debian_install(), c.tool.fedora_install()),
+                    };
+                    text.push_str(&format!("{:<16} {:<5} {state}\n", c.tool.name, c.tool.group));
+                }
+                out(&text);
+            }
+            let missing = checks.iter().filter(|c| c.found.is_none()).count();
+            if a.fix && missing > 0 {
+                let n = doctor::fix(&checks)?;
+                eprintln!("       Fixed {n} tools");
+            } else if missing > 0 {
+                eprintln!("{missing} tools missing; `cargo ebpf doctor --fix` installs them");
+            }
+            Ok(())
+        }
+    }
+}
+
+fn cmd_new(a: NewArgs) -> Result<()> {
+    if a.list {
+        let mut text = String::new();
+        for (lang, ty, status) in templates::list() {
+            match status {
+                Ok(summary) => text.push_str(&format!("{:<5} {:<15} {summary}\n", lang.name(), ty.name())),
+                Err(why) => text.push_str(&format!("{:<5} {:<15} unavailable: {why}\n", lang.name(), ty.name())),
+            }
+        }
+        out(&text);
+        return Ok(());
+    }
+    let path = a.path.expect("clap requires PATH without --list");
+    let ci = match a.ci {
+        CiChoice::Github => Ci { github: true, gitee: false },
+        CiChoice::Gitee => Ci { github: false, gitee: true },
+        CiChoice::Both => Ci { github: true, gitee: true },
+        CiChoice::None => Ci { github: false, gitee: false },
+    };
+    let files = new::new_project(&NewOptions {
+        path: path.clone(),
+        name: a.name,
+        lang: parse_lang(&a.lang)?,
+        ty: parse_type(&a.ty)?,
+        ci,
+        force: a.force,
+    })?;
+    eprintln!("     Created {} ({} files)", path.display(), files.len());
+    eprintln!("  Next steps: cd {} && cargo ebpf build", path.display());
+    Ok(())
+}

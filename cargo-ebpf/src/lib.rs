@@ -1,0 +1,20 @@
+//! cargo-ebpf: write, build, package and ship eBPF programs in C, Rust and Go.
+//!
+//! The `cargo-ebpf` binary is a thin layer over this library: `cli` turns
+//! arguments into the option types here, and each command is one function.
+
+pub mod arch;
+pub mod build;
+pub mod cli;
+pub mod doctor;
+pub mod error;
+pub mod fsutil;
+pub mod lang;
+pub mod manifest;
+pub mod new;
+pub mod rust;
+pub mod templates;
+pub mod tools;
+pub mod vmlinux;
+
+pub use error::{Error, Result};

@@ -1,0 +1,310 @@
+//! The project templates: embedded from `templates/` at build time and
+//! rendered with handlebars, so an installed cargo-ebpf needs no checkout.
+//!
+//! Layout of `templates/`:
+//! - `common/`: rendered into every project (`ebpf.toml`);
+//! - `ci/`: the GitHub Actions and Gitee Go pipelines (left out by `--ci none`);
+//! - `bpf/`: kernel-side C shared by the C and Go templates, `<type>.bpf.c.hbs`
+//!   and `<type>.h.hbs`, with `_*.hbs` partials;
+//! - `<lang>/base/`: every project of a language; `<lang>/main/<type>.*.hbs`:
+//!   the type's user space (partial `user_main`); `<lang>/ebpf/<type>.*.hbs`:
+//!   a Rust type's kernel side (partial `ebpf_main`); `<lang>/_*.hbs`: partials;
+//! - `programs.toml`: each template's programs and default attach arguments;
+//! - `<lang>/unsupported.toml`: types a language cannot do, and why.
+//!
+//! File and directory names are templates too (`src/{{name}}.c.hbs`); the
+//! `.hbs` suffix is removed, files without it are copied as they are.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ebpf_kinds::ProgramType;
+use handlebars::{Handlebars, handlebars_helper};
+use include_dir::{Dir, File, include_dir};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::lang::{self, Language};
+
+static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../templates");
+
+/// Which CI pipelines a project gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ci {
+    pub github: bool,
+    pub gitee: bool,
+}
+
+/// What a template is rendered with.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub name: String,
+    pub lang: Language,
+    pub ty: ProgramType,
+    pub ci: Ci,
+}
+
+/// One rendered file, relative to the project root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    pub path: PathBuf,
+    pub contents: Vec<u8>,
+    pub executable: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct TypePrograms {
+    #[serde(default)]
+    license: Option<String>,
+    programs: Vec<TemplateProgram>,
+}
+
+/// A program a template defines, with its default attach arguments.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TemplateProgram {
+    pub name: String,
+    pub section: String,
+    #[serde(default)]
+    pub attach: BTreeMap<String, toml::Value>,
+}
+
+fn programs_table() -> BTreeMap<String, TypePrograms> {
+    let text = TEMPLATES
+        .get_file("programs.toml")
+        .and_then(File::contents_utf8)
+        .expect("templates/programs.toml is embedded");
+    toml::from_str(text).expect("templates/programs.toml is valid")
+}
+
+/// Why `lang` has no template for `ty`, or `None` when it has one.
+pub fn unsupported_reason(lang: Language, ty: ProgramType) -> Option<String> {
+    if !ty.info().templated {
+        return Some(format!(
+            "{ty} programs have no template; `cargo ebpf init` builds existing {ty} sources"
+        ));
+    }
+    let table: BTreeMap<String, String> = TEMPLATES
+        .get_file(format!("{}/unsupported.toml", lang.name()))
+        .and_then(File::contents_utf8)
+        .map(|t| toml::from_str(t).expect("unsupported.toml is valid"))
+        .unwrap_or_default();
+    if let Some(why) = table.get(ty.name()) {
+        return Some(why.clone());
+    }
+    if main_template(lang, ty).is_none() {
+        return Some(format!("no {lang} template for {ty} programs yet"));
+    }
+    None
+}
+
+fn main_template(lang: Language, ty: ProgramType) -> Option<&'static File<'static>> {
+    let dir = TEMPLATES.get_dir(format!("{}/main", lang.name()))?;
+    dir.files().find(|f| {
+        f.path()
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('.').next())
+            == Some(ty.name())
+    })
+}
+
+fn utf8<'a>(f: &'a File<'a>) -> Result<&'a str> {
+    f.contents_utf8().ok_or_else(|| Error::Template {
+        template: f.path().display().to_string(),
+        message: "not UTF-8".into(),
+    })
+}
+
+handlebars_helper!(upper: |s: str| s.to_ascii_uppercase());
+handlebars_helper!(camel_helper: |s: str| lang::camel(s));
+
+fn engine() -> Handlebars<'static> {
+    let mut hb = Handlebars::new();
+    hb.set_strict_mode(true);
+    hb.register_escape_fn(handlebars::no_escape);
+    hb.register_helper("upper", Box::new(upper));
+    hb.register_helper("camel", Box::new(camel_helper));
+    hb
+}
+
+fn template_err(template: &str) -> impl FnOnce(String) -> Error + '_ {
+    move |message| Error::Template {
+        template: template.to_string(),
+        message,
+    }
+}
+
+/// Registers every `_*.hbs` in `dir` as a partial named after the file
+/// without `_` and extensions.
+fn register_partials(hb: &mut Handlebars<'static>, dir: &str) -> Result<()> {
+    let Some(d) = TEMPLATES.get_dir(dir) else {
+        return Ok(());
+    };
+    for f in d.files() {
+        let file_name = f.path().file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(rest) = file_name.strip_prefix('_') {
+            let name = rest.split('.').next().unwrap_or(rest);
+            hb.register_partial(name, utf8(f)?)
+                .map_err(|e| template_err(file_name)(e.to_string()))?;
+        }
+    }
+    Ok(())
+}
+
+/// The data every template sees.
+pub fn context(req: &Request) -> Result<serde_json::Value> {
+    let info = req.ty.info();
+    let table = programs_table();
+    let entry = table
+        .get(info.name)
+        .ok_or_else(|| Error::usage(format!("no template programs for {}", info.name)))?;
+    let programs: Vec<serde_json::Value> = entry
+        .programs
+        .iter()
+        .map(|p| {
+            let attach_toml = p
+                .attach
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            serde_json::json!({
+                "name": p.name, "section": p.section, "attach": p.attach,
+                "attach_toml": attach_toml,
+            })
+        })
+        .collect();
+    // The command-line arguments the README and CI use to run the program.
+    let mut run_args = Vec::new();
+    if let Some(first) = entry.programs.first() {
+        for (k, v) in &first.attach {
+            let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            run_args.push(format!("--{k} {v}"));
+        }
+    }
+    Ok(serde_json::json!({
+        "name": req.name,
+        "ident": lang::ident(&req.name),
+        "camel": lang::camel(&req.name),
+        "lang": req.lang.name(),
+        "type": info.name,
+        "summary": info.summary,
+        "section": info.template_section,
+        "license": entry.license.as_deref().unwrap_or("GPL-2.0-only OR BSD-2-Clause"),
+        "gpl_only": entry.license.is_some(),
+        "programs": programs,
+        "run_args": run_args.join(" "),
+        "events": info.output == ebpf_kinds::Output::Events,
+        "ci": req.ci,
+        "cargo_ebpf_version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// Renders the whole project for `req`.
+pub fn render(req: &Request) -> Result<Vec<RenderedFile>> {
+    if let Some(why) = unsupported_reason(req.lang, req.ty) {
+        return Err(Error::usage(format!(
+            "cannot create a {} {} project: {why}",
+            req.lang, req.ty
+        )));
+    }
+    let lang = req.lang.name();
+    let ty = req.ty.name();
+    let mut hb = engine();
+    register_partials(&mut hb, "bpf")?;
+    register_partials(&mut hb, lang)?;
+    register_partials(&mut hb, "ci")?;
+    register_partials(&mut hb, "common")?;
+    for (partial, path) in [
+        ("bpf_source", format!("bpf/{ty}.bpf.c.hbs")),
+        ("bpf_header", format!("bpf/{ty}.h.hbs")),
+    ] {
+        if let Some(f) = TEMPLATES.get_file(&path) {
+            hb.register_partial(partial, utf8(f)?)
+                .map_err(|e| template_err(&path)(e.to_string()))?;
+        }
+    }
+    let main = main_template(req.lang, req.ty).expect("checked by unsupported_reason");
+    hb.register_partial("user_main", utf8(main)?)
+        .map_err(|e| template_err(&main.path().display().to_string())(e.to_string()))?;
+    if let Some(d) = TEMPLATES.get_dir(format!("{lang}/ebpf")) {
+        if let Some(f) = d.files().find(|f| {
+            f.path().file_name().and_then(|n| n.to_str()).and_then(|n| n.split('.').next())
+                == Some(ty)
+        }) {
+            hb.register_partial("ebpf_main", utf8(f)?)
+                .map_err(|e| template_err(&f.path().display().to_string())(e.to_string()))?;
+        }
+    }
+
+    let ctx = context(req)?;
+    let mut out = Vec::new();
+    let mut roots = vec![("common".to_string(), "common".to_string())];
+    roots.push((format!("{lang}/base"), format!("{lang}/base")));
+    if req.ci.github || req.ci.gitee {
+        roots.push(("ci".into(), "ci".into()));
+    }
+    for (root, _) in &roots {
+        let dir = TEMPLATES.get_dir(root).expect("template roots are embedded");
+        collect(dir, root, &hb, &ctx, req.ci, &mut out)?;
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn collect(
+    dir: &Dir<'static>,
+    root: &str,
+    hb: &Handlebars<'static>,
+    ctx: &serde_json::Value,
+    ci: Ci,
+    out: &mut Vec<RenderedFile>,
+) -> Result<()> {
+    for f in dir.files() {
+        let rel = f.path().strip_prefix(root).expect("files lie below their root");
+        let rel_str = rel.to_string_lossy();
+        if rel.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('_')) {
+            continue;
+        }
+        if root == "ci" && ((rel_str.starts_with(".github") && !ci.github) || (rel_str.starts_with(".workflow") && !ci.gitee)) {
+            continue;
+        }
+        let path_rendered = hb
+            .render_template(&rel_str, ctx)
+            .map_err(|e| template_err(&rel_str)(e.to_string()))?;
+        let (path, contents) = match path_rendered.strip_suffix(".hbs") {
+            Some(p) => {
+                let text = hb
+                    .render_template(utf8(f)?, ctx)
+                    .map_err(|e| template_err(&f.path().display().to_string())(e.to_string()))?;
+                (p.to_string(), text.into_bytes())
+            }
+            None => (path_rendered, f.contents().to_vec()),
+        };
+        let executable = path.ends_with(".sh");
+        out.push(RenderedFile {
+            path: PathBuf::from(path),
+            contents,
+            executable,
+        });
+    }
+    for d in dir.dirs() {
+        collect(d, root, hb, ctx, ci, out)?;
+    }
+    Ok(())
+}
+
+/// One line per language and program type: what `new --list` prints.
+pub fn list() -> Vec<(Language, ProgramType, Result<&'static str, String>)> {
+    let mut rows = Vec::new();
+    for lang in Language::ALL {
+        for info in ebpf_kinds::TYPES.iter().filter(|t| t.templated) {
+            let status = match unsupported_reason(lang, info.ty) {
+                None => Ok(info.summary),
+                Some(why) => Err(why),
+            };
+            rows.push((lang, info.ty, status));
+        }
+    }
+    rows
+}
