@@ -12,13 +12,31 @@ use std::time::Duration;
 use util::*;
 
 const C_TYPES: [&str; 14] = [
-    "xdp", "tc", "tracepoint", "raw_tracepoint", "kprobe", "kretprobe", "uprobe", "uretprobe",
-    "fentry", "fexit", "cgroup_skb", "socket_filter", "perf_event", "lsm",
+    "xdp",
+    "tc",
+    "tracepoint",
+    "raw_tracepoint",
+    "kprobe",
+    "kretprobe",
+    "uprobe",
+    "uretprobe",
+    "fentry",
+    "fexit",
+    "cgroup_skb",
+    "socket_filter",
+    "perf_event",
+    "lsm",
 ];
 
 fn workdir() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::Builder::new().prefix("cargo-ebpf-e2e-").tempdir().unwrap()).path()
+    DIR.get_or_init(|| {
+        tempfile::Builder::new()
+            .prefix("cargo-ebpf-e2e-")
+            .tempdir()
+            .unwrap()
+    })
+    .path()
 }
 
 /// Generates and builds the C template of `ty` once; returns the project dir.
@@ -28,7 +46,10 @@ fn c_project(ty: &str) -> PathBuf {
     let name = format!("c-{}", ty.replace('_', "-"));
     let dir = workdir().join(&name);
     if !built.contains(&name) {
-        ok(&cargo_ebpf(workdir(), &["new", &name, "--lang", "c", "--type", ty]));
+        ok(&cargo_ebpf(
+            workdir(),
+            &["new", &name, "--lang", "c", "--type", ty],
+        ));
         ok(&cargo_ebpf(&dir, &["build"]));
         built.push(name);
     }
@@ -37,7 +58,9 @@ fn c_project(ty: &str) -> PathBuf {
 
 fn artifact(dir: &Path) -> PathBuf {
     let name = dir.file_name().unwrap().to_str().unwrap();
-    dir.join("target/ebpf").join(std::env::consts::ARCH).join(name)
+    dir.join("target/ebpf")
+        .join(std::env::consts::ARCH)
+        .join(name)
 }
 
 #[test]
@@ -59,12 +82,20 @@ fn every_c_template_builds_and_rebuilds_with_no_compiler() {
         let dir = c_project(ty);
         assert!(artifact(&dir).is_file(), "{ty}: no user-space binary");
         let out = ok(&cargo_ebpf(&dir, &["build", "--message-format", "json"]));
-        let lines: Vec<serde_json::Value> =
-            out.lines().map(|l| serde_json::from_str(l).expect("JSON lines")).collect();
+        let lines: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("JSON lines"))
+            .collect();
         let last = lines.last().unwrap();
         assert_eq!(last["reason"], "build-finished");
-        assert_eq!(last["commands_run"], 0, "{ty}: a no-op build ran commands: {out}");
-        let obj = lines.iter().find(|l| l["kind"] == "bpf-object").expect("a bpf object");
+        assert_eq!(
+            last["commands_run"], 0,
+            "{ty}: a no-op build ran commands: {out}"
+        );
+        let obj = lines
+            .iter()
+            .find(|l| l["kind"] == "bpf-object")
+            .expect("a bpf object");
         let programs = obj["programs"].as_array().unwrap();
         assert!(!programs.is_empty(), "{ty}: no programs in {obj}");
         for p in programs {
@@ -80,22 +111,37 @@ fn touching_a_source_rebuilds_only_what_depends_on_it() {
     let text = std::fs::read_to_string(&user).unwrap();
     std::fs::write(&user, format!("{text}\n/* touched */\n")).unwrap();
     let out = ok(&cargo_ebpf(&dir, &["build", "--message-format", "json"]));
-    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let obj = lines.iter().find(|l| l["kind"] == "bpf-object").unwrap();
     let bin = lines.iter().find(|l| l["kind"] == "user-binary").unwrap();
     assert_eq!(obj["rebuilt"], false, "{out}");
     assert_eq!(bin["rebuilt"], true, "{out}");
-    assert_eq!(lines.last().unwrap()["commands_run"], 2, "compile + link: {out}");
+    assert_eq!(
+        lines.last().unwrap()["commands_run"],
+        2,
+        "compile + link: {out}"
+    );
 }
 
 #[test]
 fn make_builds_the_c_template_without_cargo_ebpf() {
     let dir = workdir().join("make-xdp");
-    ok(&cargo_ebpf(workdir(), &["new", "make-xdp", "--lang", "c", "--type", "xdp", "--ci", "none"]));
+    ok(&cargo_ebpf(
+        workdir(),
+        &[
+            "new", "make-xdp", "--lang", "c", "--type", "xdp", "--ci", "none",
+        ],
+    ));
     let out = Command::new("make").current_dir(&dir).output().unwrap();
     ok(&out);
     assert!(artifact(&dir).is_file());
-    assert!(!dir.join(".github").exists(), "--ci none still wrote a workflow");
+    assert!(
+        !dir.join(".github").exists(),
+        "--ci none still wrote a workflow"
+    );
 }
 
 #[test]
@@ -140,14 +186,32 @@ fn init_builds_existing_libbpf_style_sources_unchanged() {
 #[test]
 fn cross_arch_bytecode_for_aarch64() {
     let dir = workdir().join("cross-xdp");
-    ok(&cargo_ebpf(workdir(), &["new", "cross-xdp", "--lang", "c", "--type", "xdp", "--ci", "none"]));
+    ok(&cargo_ebpf(
+        workdir(),
+        &[
+            "new",
+            "cross-xdp",
+            "--lang",
+            "c",
+            "--type",
+            "xdp",
+            "--ci",
+            "none",
+        ],
+    ));
     // The host's vmlinux.h stands in for an aarch64 one: XDP needs no pt_regs.
     let inc = dir.join("include/aarch64");
     std::fs::create_dir_all(&inc).unwrap();
-    ok(&cargo_ebpf(&dir, &["gen", "vmlinux", "-o", "include/aarch64/vmlinux.h"]));
+    ok(&cargo_ebpf(
+        &dir,
+        &["gen", "vmlinux", "-o", "include/aarch64/vmlinux.h"],
+    ));
     // No cross C compiler here: a project without user space builds bytecode alone.
     std::fs::remove_file(dir.join("src/cross-xdp.c")).unwrap();
-    let out = ok(&cargo_ebpf(&dir, &["build", "--arch", "aarch64", "--message-format", "json"]));
+    let out = ok(&cargo_ebpf(
+        &dir,
+        &["build", "--arch", "aarch64", "--message-format", "json"],
+    ));
     assert!(out.contains("\"arch\":\"aarch64\""), "{out}");
     assert!(dir.join("target/ebpf/aarch64/cross-xdp.bpf.o").is_file());
 }
@@ -155,21 +219,45 @@ fn cross_arch_bytecode_for_aarch64() {
 #[test]
 fn bad_input_gets_one_clear_line() {
     let w = workdir();
-    let line = fails(&cargo_ebpf(w, &["new", "Bad Name", "--lang", "c", "--type", "xdp"]), 2);
+    let line = fails(
+        &cargo_ebpf(w, &["new", "Bad Name", "--lang", "c", "--type", "xdp"]),
+        2,
+    );
     assert!(line.contains("invalid project name `Bad Name`"), "{line}");
-    let line = fails(&cargo_ebpf(w, &["new", "x1", "--lang", "cobol", "--type", "xdp"]), 2);
-    assert_eq!(line, "error: unknown language `cobol`; choose one of: c, rust, go");
-    let line = fails(&cargo_ebpf(w, &["new", "x2", "--lang", "c", "--type", "xpd"]), 2);
-    assert!(line.starts_with("error: unknown program type `xpd`"), "{line}");
+    let line = fails(
+        &cargo_ebpf(w, &["new", "x1", "--lang", "cobol", "--type", "xdp"]),
+        2,
+    );
+    assert_eq!(
+        line,
+        "error: unknown language `cobol`; choose one of: c, rust, go"
+    );
+    let line = fails(
+        &cargo_ebpf(w, &["new", "x2", "--lang", "c", "--type", "xpd"]),
+        2,
+    );
+    assert!(
+        line.starts_with("error: unknown program type `xpd`"),
+        "{line}"
+    );
     // No TTY: a missing choice names the flag instead of prompting.
     let line = fails(&cargo_ebpf(w, &["new", "x3", "--lang", "c"]), 2);
     assert!(line.starts_with("error: missing --type"), "{line}");
 
     std::fs::create_dir_all(w.join("taken")).unwrap();
     std::fs::write(w.join("taken/file"), "x").unwrap();
-    let line = fails(&cargo_ebpf(w, &["new", "taken", "--lang", "c", "--type", "xdp"]), 2);
-    assert!(line.contains("exists and is not empty") && line.contains("--force"), "{line}");
-    ok(&cargo_ebpf(w, &["new", "taken", "--lang", "c", "--type", "xdp", "--force"]));
+    let line = fails(
+        &cargo_ebpf(w, &["new", "taken", "--lang", "c", "--type", "xdp"]),
+        2,
+    );
+    assert!(
+        line.contains("exists and is not empty") && line.contains("--force"),
+        "{line}"
+    );
+    ok(&cargo_ebpf(
+        w,
+        &["new", "taken", "--lang", "c", "--type", "xdp", "--force"],
+    ));
 
     // Missing clang: names the tool and both install commands.
     let dir = c_project("xdp");
@@ -180,20 +268,44 @@ fn bad_input_gets_one_clear_line() {
         .output()
         .unwrap();
     let line = fails(&out, 3);
-    assert!(line.contains("clang not found") && line.contains("apt-get install") && line.contains("dnf install"), "{line}");
+    assert!(
+        line.contains("clang not found")
+            && line.contains("apt-get install")
+            && line.contains("dnf install"),
+        "{line}"
+    );
 
     // A broken source: clang's diagnostics, then one line with the command.
     let broken = w.join("broken");
-    ok(&cargo_ebpf(w, &["new", "broken", "--lang", "c", "--type", "xdp", "--ci", "none"]));
+    ok(&cargo_ebpf(
+        w,
+        &[
+            "new", "broken", "--lang", "c", "--type", "xdp", "--ci", "none",
+        ],
+    ));
     let src = broken.join("src/broken.bpf.c");
-    let source = std::fs::read_to_string(&src).unwrap().replace("return XDP_PASS;", "return XDP_PASS");
+    let source = std::fs::read_to_string(&src)
+        .unwrap()
+        .replace("return XDP_PASS;", "return XDP_PASS");
     std::fs::write(&src, source).unwrap();
     let out = cargo_ebpf(&broken, &["build"]);
     let line = fails(&out, 4);
-    assert!(line.starts_with("error: compiling src/broken.bpf.c failed"), "{line}");
+    assert!(
+        line.starts_with("error: compiling src/broken.bpf.c failed"),
+        "{line}"
+    );
     assert!(line.contains("-target bpfel"), "{line}");
-    assert!(text(&out.stderr).contains("expected ';'"), "clang's own message is shown");
-    assert!(!broken.join("target/ebpf").join(std::env::consts::ARCH).join("broken.bpf.o").exists());
+    assert!(
+        text(&out.stderr).contains("expected ';'"),
+        "clang's own message is shown"
+    );
+    assert!(
+        !broken
+            .join("target/ebpf")
+            .join(std::env::consts::ARCH)
+            .join("broken.bpf.o")
+            .exists()
+    );
 
     // Outside a project.
     let line = fails(&cargo_ebpf(Path::new("/"), &["build"]), 2);
@@ -202,12 +314,25 @@ fn bad_input_gets_one_clear_line() {
 
 #[test]
 fn gen_vmlinux_rust_bindings() {
-    let out = cargo_ebpf(workdir(), &["gen", "vmlinux", "--rust", "task_struct,ethhdr", "-o", "vmlinux.rs"]);
+    let out = cargo_ebpf(
+        workdir(),
+        &[
+            "gen",
+            "vmlinux",
+            "--rust",
+            "task_struct,ethhdr",
+            "-o",
+            "vmlinux.rs",
+        ],
+    );
     ok(&out);
     let rs = std::fs::read_to_string(workdir().join("vmlinux.rs")).unwrap();
     assert!(rs.contains("pub struct task_struct"), "no task_struct");
     assert!(rs.contains("pub struct ethhdr"), "no ethhdr");
-    let line = fails(&cargo_ebpf(workdir(), &["gen", "vmlinux", "--rust", "no_such_type_x"]), 2);
+    let line = fails(
+        &cargo_ebpf(workdir(), &["gen", "vmlinux", "--rust", "no_such_type_x"]),
+        2,
+    );
     assert!(line.contains("no type `no_such_type_x`"), "{line}");
 }
 
@@ -224,7 +349,11 @@ fn run_for(dir: &Path, args: &[&str], secs: u32, trigger: impl FnOnce()) -> (i32
     std::thread::sleep(Duration::from_millis(700));
     trigger();
     let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
 }
 
 fn udp_to_loopback(n: usize) {
@@ -240,7 +369,12 @@ fn c_templates_run_in_the_kernel_and_leave_nothing() {
         return;
     }
     // Packets counted per protocol, at XDP, tc (both directions) and a socket filter.
-    for (ty, extra) in [("xdp", vec![]), ("tc", vec!["--direction", "egress"]), ("tc", vec![]), ("socket_filter", vec![])] {
+    for (ty, extra) in [
+        ("xdp", vec![]),
+        ("tc", vec!["--direction", "egress"]),
+        ("tc", vec![]),
+        ("socket_filter", vec![]),
+    ] {
         let dir = c_project(ty);
         let mut args = vec!["--iface", "lo"];
         args.extend(extra);
@@ -249,7 +383,14 @@ fn c_templates_run_in_the_kernel_and_leave_nothing() {
         let udp = out
             .lines()
             .filter(|l| l.contains(" UDP "))
-            .filter_map(|l| l.split("packets").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+            .filter_map(|l| {
+                l.split("packets")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            })
             .max()
             .unwrap_or(0);
         assert!(udp >= 25, "{ty}: expected >= 25 UDP packets:\n{out}\n{err}");
@@ -261,7 +402,11 @@ fn c_templates_run_in_the_kernel_and_leave_nothing() {
         Command::new("/bin/true").status().unwrap();
     });
     assert_eq!(code, 0, "{err}");
-    assert!(out.lines().any(|l| l.ends_with("/bin/true") || l.ends_with("/usr/bin/true")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.ends_with("/bin/true") || l.ends_with("/usr/bin/true")),
+        "{out}"
+    );
 
     // Syscalls of one process only (--pid sets a .rodata constant).
     let dir = c_project("raw_tracepoint");
@@ -273,19 +418,38 @@ fn c_templates_run_in_the_kernel_and_leave_nothing() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("system calls; top"), "{out}");
     let (_, all, _) = run_for(&dir, &[], 2, || {});
-    let total = |s: &str| s.lines().filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok()).max().unwrap_or(0);
-    assert!(total(&all) > total(&out), "filtered {} >= unfiltered {}", total(&out), total(&all));
+    let total = |s: &str| {
+        s.lines()
+            .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(
+        total(&all) > total(&out),
+        "filtered {} >= unfiltered {}",
+        total(&out),
+        total(&all)
+    );
 
     // A function in a user binary, counted per process and returned values seen.
     let target_dir = workdir().join("uprobe-target");
     std::fs::create_dir_all(&target_dir).unwrap();
     let target = target_dir.join("ticker");
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/uprobe_target.c");
-    ok(&Command::new("cc").args(["-O1", "-o"]).arg(&target).arg(&src).output().unwrap());
+    ok(&Command::new("cc")
+        .args(["-O1", "-o"])
+        .arg(&target)
+        .arg(&src)
+        .output()
+        .unwrap());
     let tgt = target.to_str().unwrap();
     let dir = c_project("uprobe");
     let (code, out, err) = run_for(&dir, &["--binary", tgt, "--symbol", "tick"], 3, || {
-        Command::new(&target).arg("10").stdout(Stdio::null()).status().unwrap();
+        Command::new(&target)
+            .arg("10")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
     });
     assert_eq!(code, 0, "{err}");
     let calls = out
@@ -297,18 +461,33 @@ fn c_templates_run_in_the_kernel_and_leave_nothing() {
     assert_eq!(calls, 10, "{out}");
     let dir = c_project("uretprobe");
     let (code, out, err) = run_for(&dir, &["--binary", tgt, "--symbol", "tick"], 3, || {
-        Command::new(&target).arg("4").stdout(Stdio::null()).status().unwrap();
+        Command::new(&target)
+            .arg("4")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
     });
     assert_eq!(code, 0, "{err}");
-    let rets: Vec<&str> = out.lines().filter(|l| l.contains("ticker")).filter_map(|l| l.split_whitespace().last()).collect();
+    let rets: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("ticker"))
+        .filter_map(|l| l.split_whitespace().last())
+        .collect();
     assert_eq!(rets, ["0", "2", "4", "6"], "{out}");
 
     // cgroup traffic: this test's own UDP packets leave through its cgroup.
     let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let v2 = cg.lines().find_map(|l| l.strip_prefix("0::")).unwrap_or("/").to_string();
+    let v2 = cg
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .unwrap_or("/")
+        .to_string();
     let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
         .into_iter()
-        .find(|r| Path::new(r).join("cgroup.procs").exists() && std::fs::read_to_string(Path::new(r).join("cgroup.controllers")).is_ok())
+        .find(|r| {
+            Path::new(r).join("cgroup.procs").exists()
+                && std::fs::read_to_string(Path::new(r).join("cgroup.controllers")).is_ok()
+        })
         .expect("a cgroup v2 mount");
     let cgroup = format!("{root}{}", v2.trim_end_matches('/'));
     let dir = c_project("cgroup_skb");
@@ -316,24 +495,46 @@ fn c_templates_run_in_the_kernel_and_leave_nothing() {
     assert_eq!(code, 0, "{err}");
     let egress = out
         .lines()
-        .filter_map(|l| l.split("egress packets").nth(1)?.split_whitespace().next()?.parse::<u64>().ok())
+        .filter_map(|l| {
+            l.split("egress packets")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
         .max()
         .unwrap_or(0);
     assert!(egress >= 20, "cgroup {cgroup}:\n{out}\n{err}");
 
     // The profiler samples a busy process.
     let dir = c_project("perf_event");
-    let mut busy = Command::new("sh").args(["-c", "while :; do :; done"]).spawn().unwrap();
+    let mut busy = Command::new("sh")
+        .args(["-c", "while :; do :; done"])
+        .spawn()
+        .unwrap();
     let (code, out, err) = run_for(&dir, &["--frequency", "199"], 2, || {});
     busy.kill().ok();
     busy.wait().ok();
     assert_eq!(code, 0, "{err}");
-    assert!(out.lines().any(|l| l.contains(" sh ") && l.contains("user")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(" sh ") && l.contains("user")),
+        "{out}"
+    );
 
     // This kernel has no kprobes and refuses trampolines: one clear line each.
     for (ty, args, why) in [
-        ("kprobe", vec!["--symbol", "do_unlinkat"], "kprobes need CONFIG_KPROBES"),
-        ("kretprobe", vec!["--symbol", "do_unlinkat"], "kprobes need CONFIG_KPROBES"),
+        (
+            "kprobe",
+            vec!["--symbol", "do_unlinkat"],
+            "kprobes need CONFIG_KPROBES",
+        ),
+        (
+            "kretprobe",
+            vec!["--symbol", "do_unlinkat"],
+            "kprobes need CONFIG_KPROBES",
+        ),
         ("fentry", vec![], "the kernel refuses this program type"),
         ("fexit", vec![], "the kernel refuses this program type"),
         ("lsm", vec![], "the kernel refuses this program type"),
@@ -347,14 +548,33 @@ fn c_templates_run_in_the_kernel_and_leave_nothing() {
         assert_eq!(code, 1, "{ty}: {err}");
         let lines: Vec<&str> = err.lines().collect();
         assert_eq!(lines.len(), 1, "{ty}: one line expected:\n{err}");
-        assert!(lines[0].starts_with("error: failed to ") && lines[0].contains(why), "{ty}: {err}");
+        assert!(
+            lines[0].starts_with("error: failed to ") && lines[0].contains(why),
+            "{ty}: {err}"
+        );
     }
 
     // Nothing of ours stays loaded.
-    let names = ["count_packets", "handle_exec", "count_syscalls", "count_calls", "count_returns", "on_return", "on_unlink", "on_unlink_exit", "count_ingress", "count_egress", "on_sample", "restrict_mkdir"];
+    let names = [
+        "count_packets",
+        "handle_exec",
+        "count_syscalls",
+        "count_calls",
+        "count_returns",
+        "on_return",
+        "on_unlink",
+        "on_unlink_exit",
+        "count_ingress",
+        "count_egress",
+        "on_sample",
+        "restrict_mkdir",
+    ];
     std::thread::sleep(Duration::from_millis(300));
     let left = loaded_programs(&names);
     assert!(left.is_empty(), "programs left loaded: {left:?}");
-    let qdisc = Command::new("tc").args(["qdisc", "show", "dev", "lo"]).output().unwrap();
+    let qdisc = Command::new("tc")
+        .args(["qdisc", "show", "dev", "lo"])
+        .output()
+        .unwrap();
     assert!(!text(&qdisc.stdout).contains("clsact"), "clsact left on lo");
 }

@@ -41,9 +41,17 @@ pub fn ok(out: &Output) -> String {
 #[track_caller]
 pub fn fails(out: &Output, code: i32) -> String {
     let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "stderr:\n{err}\nstdout:\n{}", text(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stderr:\n{err}\nstdout:\n{}",
+        text(&out.stdout)
+    );
     let last = err.lines().last().unwrap_or("").to_string();
-    assert!(last.starts_with("error: "), "last stderr line is not an error: {err}");
+    assert!(
+        last.starts_with("error: "),
+        "last stderr line is not an error: {err}"
+    );
     last
 }
 
@@ -53,13 +61,19 @@ pub fn fails(out: &Output, code: i32) -> String {
 pub fn privileged(test: &str) -> bool {
     let root = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
         .unwrap_or(false);
     if root && Path::new("/sys/kernel/btf/vmlinux").exists() {
         return true;
     }
     if std::env::var_os("CARGO_EBPF_REQUIRE_PRIVILEGED").is_some_and(|v| v == "1") {
-        panic!("{test}: needs root and kernel BTF, and CARGO_EBPF_REQUIRE_PRIVILEGED=1 makes it mandatory");
+        panic!(
+            "{test}: needs root and kernel BTF, and CARGO_EBPF_REQUIRE_PRIVILEGED=1 makes it mandatory"
+        );
     }
     eprintln!("skipping {test}: needs root (CAP_BPF) and kernel BTF");
     false
@@ -67,11 +81,18 @@ pub fn privileged(test: &str) -> bool {
 
 /// Programs loaded in the kernel whose names are in `names` (bpftool).
 pub fn loaded_programs(names: &[&str]) -> Vec<String> {
-    let out = Command::new("bpftool").args(["prog", "show"]).output().expect("bpftool runs");
+    let out = Command::new("bpftool")
+        .args(["prog", "show"])
+        .output()
+        .expect("bpftool runs");
     text(&out.stdout)
         .lines()
         .filter(|l| !l.starts_with(' '))
-        .filter(|l| names.iter().any(|n| l.contains(&format!(" name {n} ")) || l.ends_with(&format!(" name {n}"))))
+        .filter(|l| {
+            names
+                .iter()
+                .any(|n| l.contains(&format!(" name {n} ")) || l.ends_with(&format!(" name {n}")))
+        })
         .map(str::to_string)
         .collect()
 }

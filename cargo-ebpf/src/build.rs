@@ -88,7 +88,13 @@ impl Ctx {
 
     /// Runs `argv`; the tool's own output passes through, so compiler errors
     /// are shown as the compiler printed them.
-    fn run(&mut self, what: &str, argv: &[OsString], env: &[(&str, OsString)], dir: &Path) -> Result<()> {
+    fn run(
+        &mut self,
+        what: &str,
+        argv: &[OsString],
+        env: &[(&str, OsString)],
+        dir: &Path,
+    ) -> Result<()> {
         self.commands_run += 1;
         let mut cmd = duct::cmd(&argv[0], &argv[1..]).dir(dir).unchecked();
         for (k, v) in env {
@@ -100,7 +106,10 @@ impl Ctx {
         }
         let out = cmd.run().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                Error::usage(format!("failed to run {}: not found", Path::new(&argv[0]).display()))
+                Error::usage(format!(
+                    "failed to run {}: not found",
+                    Path::new(&argv[0]).display()
+                ))
             } else {
                 Error::io("run", PathBuf::from(&argv[0]))(e)
             }
@@ -161,7 +170,9 @@ fn cmd_file(out: &Path) -> PathBuf {
 
 /// Whether `out` is up to date with `inputs` and was made by `argv`.
 fn fresh(out: &Path, argv: &[OsString], inputs: &[PathBuf]) -> bool {
-    let Some(built) = mtime(out) else { return false };
+    let Some(built) = mtime(out) else {
+        return false;
+    };
     match std::fs::read_to_string(cmd_file(out)) {
         Ok(line) if line == shell_line(argv) => {}
         _ => return false,
@@ -234,7 +245,11 @@ fn check_clang(clang: &Path, cache_dir: &Path) -> Result<String> {
         .unchecked()
         .run()
         .map_err(Error::io("run", clang))?;
-    let first = String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string();
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string();
     let major: u32 = first
         .split("version ")
         .nth(1)
@@ -270,9 +285,15 @@ pub fn object_programs(path: &Path) -> Result<Vec<ProgramInfo>> {
         if sym.kind() != object::SymbolKind::Text || !sym.is_global() {
             continue;
         }
-        let Some(index) = sym.section_index() else { continue };
-        let Ok(section) = file.section_by_index(index) else { continue };
-        let Ok(section_name) = section.name() else { continue };
+        let Some(index) = sym.section_index() else {
+            continue;
+        };
+        let Ok(section) = file.section_by_index(index) else {
+            continue;
+        };
+        let Ok(section_name) = section.name() else {
+            continue;
+        };
         if section_name == ".text" {
             continue;
         }
@@ -289,7 +310,10 @@ pub fn object_programs(path: &Path) -> Result<Vec<ProgramInfo>> {
 pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let started = Instant::now();
     let manifest_path = manifest::find(&opts.dir)?;
-    let root = manifest_path.parent().expect("a file has a parent").to_path_buf();
+    let root = manifest_path
+        .parent()
+        .expect("a file has a parent")
+        .to_path_buf();
     let m = Manifest::load(&manifest_path)?;
     let out_dir = root.join("target").join("ebpf").join(opts.arch.name());
     std::fs::create_dir_all(&out_dir).map_err(Error::io("create directory", &out_dir))?;
@@ -303,7 +327,11 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         Language::Go => build_go(&m, &root, opts, &mut ctx)?,
         Language::Rust => crate::rust::build(&m, &root, opts, &mut ctx.progress_handle())?,
     };
-    let verb = if ctx.commands_run == 0 { "Fresh" } else { "Finished" };
+    let verb = if ctx.commands_run == 0 {
+        "Fresh"
+    } else {
+        "Finished"
+    };
     ctx.status(
         verb,
         format_args!(
@@ -334,7 +362,13 @@ impl Progress<'_> {
     pub fn status(&self, verb: &str, what: impl std::fmt::Display) {
         self.ctx.status(verb, what)
     }
-    pub fn run(&mut self, what: &str, argv: &[OsString], env: &[(&str, OsString)], dir: &Path) -> Result<()> {
+    pub fn run(
+        &mut self,
+        what: &str,
+        argv: &[OsString],
+        env: &[(&str, OsString)],
+        dir: &Path,
+    ) -> Result<()> {
         self.ctx.run(what, argv, env, dir)
     }
     pub fn out_dir(&self) -> &Path {
@@ -360,7 +394,8 @@ fn bpf_sources(dir: &Path) -> Result<Vec<PathBuf>> {
 
 fn includes_vmlinux(sources: &[PathBuf]) -> bool {
     sources.iter().any(|s| {
-        std::fs::read_to_string(s).is_ok_and(|t| t.contains("\"vmlinux.h\"") || t.contains("<vmlinux.h>"))
+        std::fs::read_to_string(s)
+            .is_ok_and(|t| t.contains("\"vmlinux.h\"") || t.contains("<vmlinux.h>"))
     })
 }
 
@@ -395,7 +430,10 @@ fn kernel_includes(
                 )));
             }
             let btf = vmlinux::btf_source(None)?;
-            ctx.status("Generating", format_args!("vmlinux.h from {}", btf.display()));
+            ctx.status(
+                "Generating",
+                format_args!("vmlinux.h from {}", btf.display()),
+            );
             ctx.commands_run += 1;
             vmlinux::write_header(&btf, &header)?;
         }
@@ -430,7 +468,11 @@ fn compile_bpf(
     let includes = kernel_includes(m, root, bpf_dir, &sources, opts.arch, ctx)?;
     let mut artifacts = Vec::new();
     for src in &sources {
-        let stem = src.file_name().and_then(|n| n.to_str()).unwrap_or("").trim_end_matches(".bpf.c");
+        let stem = src
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .trim_end_matches(".bpf.c");
         let out = ctx.out_dir.join(format!("{stem}.bpf.o"));
         let dep = ctx.out_dir.join(format!("{stem}.bpf.d"));
         let tmp = ctx.out_dir.join(format!(".{stem}.bpf.o.tmp"));
@@ -452,11 +494,22 @@ fn compile_bpf(
             argv.push(d.clone().into());
         }
         argv.extend(m.build.cflags.iter().map(OsString::from));
-        argv.extend([os("-MD"), os("-MF"), dep.clone().into(), os("-c"), src.clone().into(), os("-o"), tmp.clone().into()]);
+        argv.extend([
+            os("-MD"),
+            os("-MF"),
+            dep.clone().into(),
+            os("-c"),
+            src.clone().into(),
+            os("-o"),
+            tmp.clone().into(),
+        ]);
         let inputs = depfile_inputs(&dep).unwrap_or_else(|| vec![src.clone()]);
         let rebuilt = !fresh(&out, &argv, &inputs);
         if rebuilt {
-            ctx.status("Compiling", format_args!("{} ({version}, {})", rel(src, root), opts.arch));
+            ctx.status(
+                "Compiling",
+                format_args!("{} ({version}, {})", rel(src, root), opts.arch),
+            );
             ctx.run(&format!("compiling {}", rel(src, root)), &argv, &[], root)?;
             std::fs::rename(&tmp, &out).map_err(Error::io("write", &out))?;
             record(&out, &argv)?;
@@ -472,7 +525,12 @@ fn compile_bpf(
     Ok((artifacts, version))
 }
 
-fn build_c(m: &Manifest, root: &Path, opts: &BuildOptions, ctx: &mut Ctx) -> Result<(Vec<Artifact>, String)> {
+fn build_c(
+    m: &Manifest,
+    root: &Path,
+    opts: &BuildOptions,
+    ctx: &mut Ctx,
+) -> Result<(Vec<Artifact>, String)> {
     let bpf_dir = root.join(m.build.bpf_dir.as_deref().unwrap_or(Path::new("src")));
     let (mut artifacts, version) = compile_bpf(m, root, &bpf_dir, opts, ctx)?;
 
@@ -538,7 +596,15 @@ fn build_c(m: &Manifest, root: &Path, opts: &BuildOptions, ctx: &mut Ctx) -> Res
         if root.join("include").is_dir() {
             argv.push(os(format!("-I{}", root.join("include").display())));
         }
-        argv.extend([os("-MD"), os("-MF"), dep.clone().into(), os("-c"), src.clone().into(), os("-o"), obj.clone().into()]);
+        argv.extend([
+            os("-MD"),
+            os("-MF"),
+            dep.clone().into(),
+            os("-c"),
+            src.clone().into(),
+            os("-o"),
+            obj.clone().into(),
+        ]);
         let mut inputs = depfile_inputs(&dep).unwrap_or_else(|| vec![src.clone()]);
         inputs.extend(skel_inputs.iter().cloned());
         if !fresh(&obj, &argv, &inputs) {
@@ -563,7 +629,14 @@ fn build_c(m: &Manifest, root: &Path, opts: &BuildOptions, ctx: &mut Ctx) -> Res
     argv.extend(["-lbpf", "-lelf", "-lz", "-lzstd"].map(os));
     let rebuilt = any_rebuilt || !fresh(&bin, &argv, &objects);
     if rebuilt {
-        ctx.status("Linking", format_args!("{}{}", rel(&bin, root), if static_link { " (static)" } else { "" }));
+        ctx.status(
+            "Linking",
+            format_args!(
+                "{}{}",
+                rel(&bin, root),
+                if static_link { " (static)" } else { "" }
+            ),
+        );
         ctx.run(&format!("linking {}", m.package.name), &argv, &[], root)?;
         std::fs::rename(&tmp_bin, &bin).map_err(Error::io("write", &bin))?;
         record(&bin, &argv)?;
@@ -590,7 +663,9 @@ fn clang_shim(clang: &Path, out: &Path) -> Result<PathBuf> {
         .unwrap_or("");
     let strip = which::which(format!("llvm-strip{suffix}"))
         .or_else(|_| which::which("llvm-strip"))
-        .map_err(|_| tools::tool("clang").missing(format!("llvm-strip{suffix} is needed by bpf2go")))?;
+        .map_err(|_| {
+            tools::tool("clang").missing(format!("llvm-strip{suffix} is needed by bpf2go"))
+        })?;
     for (name, target) in [("clang", clang.to_path_buf()), ("llvm-strip", strip)] {
         let link = dir.join(name);
         if std::fs::read_link(&link).ok().as_deref() != Some(target.as_path()) {
@@ -610,7 +685,12 @@ fn newest(dir: &Path, keep: &dyn Fn(&Path) -> bool) -> Option<std::time::SystemT
         .max()
 }
 
-fn build_go(m: &Manifest, root: &Path, opts: &BuildOptions, ctx: &mut Ctx) -> Result<(Vec<Artifact>, String)> {
+fn build_go(
+    m: &Manifest,
+    root: &Path,
+    opts: &BuildOptions,
+    ctx: &mut Ctx,
+) -> Result<(Vec<Artifact>, String)> {
     let go = tools::tool("go").require()?;
     let clang = tools::clang()?;
     let cache_dir = root.join("target").join("ebpf");
@@ -627,13 +707,20 @@ fn build_go(m: &Manifest, root: &Path, opts: &BuildOptions, ctx: &mut Ctx) -> Re
             )));
         }
         let btf = vmlinux::btf_source(None)?;
-        ctx.status("Generating", format_args!("{}/vmlinux.h from {}", rel(&bpf_dir, root), btf.display()));
+        ctx.status(
+            "Generating",
+            format_args!("{}/vmlinux.h from {}", rel(&bpf_dir, root), btf.display()),
+        );
         ctx.commands_run += 1;
         vmlinux::write_header(&btf, &bpf_dir.join("vmlinux.h"))?;
     }
 
     let ident = lang::ident(&m.package.name);
-    let generated_o = root.join(format!("{ident}_{}_{}.o", opts.arch.bpf_target(), opts.arch.bpf_target_arch()));
+    let generated_o = root.join(format!(
+        "{ident}_{}_{}.o",
+        opts.arch.bpf_target(),
+        opts.arch.bpf_target_arch()
+    ));
     let bpf_newest = newest(&bpf_dir, &|_| true);
     let go_generate_fresh = mtime(&generated_o).is_some_and(|t| bpf_newest.is_none_or(|n| n <= t));
     let shim = clang_shim(&clang, &ctx.out_dir)?;
@@ -641,7 +728,10 @@ fn build_go(m: &Manifest, root: &Path, opts: &BuildOptions, ctx: &mut Ctx) -> Re
     path.push(":");
     path.push(std::env::var_os("PATH").unwrap_or_default());
     if !go_generate_fresh {
-        ctx.status("Generating", format_args!("Go bindings and bytecode (bpf2go, {version})"));
+        ctx.status(
+            "Generating",
+            format_args!("Go bindings and bytecode (bpf2go, {version})"),
+        );
         let argv = vec![go.clone().into(), os("generate"), os("./...")];
         ctx.run("go generate", &argv, &[("PATH", path.clone())], root)?;
     }
@@ -662,7 +752,9 @@ fn build_go(m: &Manifest, root: &Path, opts: &BuildOptions, ctx: &mut Ctx) -> Re
     let bin = ctx.out_dir.join(&m.package.name);
     let go_newest = [
         newest(root, &|p: &Path| {
-            p.extension().is_some_and(|e| e == "go" || e == "o") || p.file_name().is_some_and(|n| n == "go.mod" || n == "go.sum")
+            p.extension().is_some_and(|e| e == "go" || e == "o")
+                || p.file_name()
+                    .is_some_and(|n| n == "go.mod" || n == "go.sum")
         }),
         bpf_newest,
     ]
@@ -674,9 +766,13 @@ fn build_go(m: &Manifest, root: &Path, opts: &BuildOptions, ctx: &mut Ctx) -> Re
         argv.extend([os("-ldflags"), os("-s -w")]);
     }
     argv.extend([os("-o"), bin.clone().into(), os(".")]);
-    let bin_fresh = fresh(&bin, &argv, &[]) && mtime(&bin).is_some_and(|t| go_newest.is_none_or(|n| n <= t));
+    let bin_fresh =
+        fresh(&bin, &argv, &[]) && mtime(&bin).is_some_and(|t| go_newest.is_none_or(|n| n <= t));
     if !bin_fresh {
-        ctx.status("Compiling", format_args!("{} (Go user space, static)", m.package.name));
+        ctx.status(
+            "Compiling",
+            format_args!("{} (Go user space, static)", m.package.name),
+        );
         let env = [
             ("CGO_ENABLED", os("0")),
             ("GOARCH", os(opts.arch.goarch())),

@@ -23,7 +23,10 @@ pub enum CargoCli {
 }
 
 #[derive(Args, Debug)]
-#[command(version, about = "Write, build, package and ship eBPF programs in C, Rust and Go")]
+#[command(
+    version,
+    about = "Write, build, package and ship eBPF programs in C, Rust and Go"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -162,18 +165,27 @@ fn parse_lang(s: &Option<String>) -> Result<Option<Language>> {
 
 fn parse_type(s: &Option<String>) -> Result<Option<ProgramType>> {
     s.as_deref()
-        .map(|t| t.parse::<ProgramType>().map_err(|e| Error::usage(format!("{e}; see `cargo ebpf new --list`"))))
+        .map(|t| {
+            t.parse::<ProgramType>()
+                .map_err(|e| Error::usage(format!("{e}; see `cargo ebpf new --list`")))
+        })
         .transpose()
 }
 
 fn parse_arch(s: &Option<String>) -> Result<Arch> {
-    s.as_deref().map(str::parse).transpose().map(|a| a.unwrap_or_else(Arch::host))
+    s.as_deref()
+        .map(str::parse)
+        .transpose()
+        .map(|a| a.unwrap_or_else(Arch::host))
 }
 
 /// Writes data to stdout; a closed pipe ends quietly.
 fn out(text: &str) {
     let mut o = std::io::stdout().lock();
-    if o.write_all(text.as_bytes()).and_then(|_| o.flush()).is_err() {
+    if o.write_all(text.as_bytes())
+        .and_then(|_| o.flush())
+        .is_err()
+    {
         std::process::exit(0);
     }
 }
@@ -199,7 +211,9 @@ pub fn run(cli: Cli) -> Result<()> {
             let json = a.message_format == MessageFormat::Json;
             let dir = match a.dir {
                 Some(d) => d,
-                None => std::env::current_dir().map_err(Error::io("read", "the current directory"))?,
+                None => {
+                    std::env::current_dir().map_err(Error::io("read", "the current directory"))?
+                }
             };
             let report = build::build(&BuildOptions {
                 dir,
@@ -236,7 +250,12 @@ pub fn run(cli: Cli) -> Result<()> {
             match a.output {
                 Some(path) => {
                     fsutil::write_atomic(&path, &bytes, false)?;
-                    eprintln!("     Wrote {} ({} bytes) from {}", path.display(), bytes.len(), btf.display());
+                    eprintln!(
+                        "     Wrote {} ({} bytes) from {}",
+                        path.display(),
+                        bytes.len(),
+                        btf.display()
+                    );
                 }
                 None => out(&String::from_utf8_lossy(&bytes)),
             }
@@ -245,15 +264,25 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor(a) => {
             let checks = doctor::checks();
             if a.json {
-                out(&format!("{}\n", serde_json::to_string_pretty(&checks).expect("checks serialize")));
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&checks).expect("checks serialize")
+                ));
             } else {
                 let mut text = String::new();
                 for c in &checks {
                     let state = match &c.found {
                         Some(p) => format!("ok       {p}"),
-                        None => format!("MISSING  {} | {}", c.tool.debian_install(), c.tool.fedora_install()),
+                        None => format!(
+                            "MISSING  {} | {}",
+                            c.tool.debian_install(),
+                            c.tool.fedora_install()
+                        ),
                     };
-                    text.push_str(&format!("{:<16} {:<5} {state}\n", c.tool.name, c.tool.group));
+                    text.push_str(&format!(
+                        "{:<16} {:<5} {state}\n",
+                        c.tool.name, c.tool.group
+                    ));
                 }
                 out(&text);
             }
@@ -274,8 +303,14 @@ fn cmd_new(a: NewArgs) -> Result<()> {
         let mut text = String::new();
         for (lang, ty, status) in templates::list() {
             match status {
-                Ok(summary) => text.push_str(&format!("{:<5} {:<15} {summary}\n", lang.name(), ty.name())),
-                Err(why) => text.push_str(&format!("{:<5} {:<15} unavailable: {why}\n", lang.name(), ty.name())),
+                Ok(summary) => {
+                    text.push_str(&format!("{:<5} {:<15} {summary}\n", lang.name(), ty.name()))
+                }
+                Err(why) => text.push_str(&format!(
+                    "{:<5} {:<15} unavailable: {why}\n",
+                    lang.name(),
+                    ty.name()
+                )),
             }
         }
         out(&text);
@@ -283,10 +318,22 @@ fn cmd_new(a: NewArgs) -> Result<()> {
     }
     let path = a.path.expect("clap requires PATH without --list");
     let ci = match a.ci {
-        CiChoice::Github => Ci { github: true, gitee: false },
-        CiChoice::Gitee => Ci { github: false, gitee: true },
-        CiChoice::Both => Ci { github: true, gitee: true },
-        CiChoice::None => Ci { github: false, gitee: false },
+        CiChoice::Github => Ci {
+            github: true,
+            gitee: false,
+        },
+        CiChoice::Gitee => Ci {
+            github: false,
+            gitee: true,
+        },
+        CiChoice::Both => Ci {
+            github: true,
+            gitee: true,
+        },
+        CiChoice::None => Ci {
+            github: false,
+            gitee: false,
+        },
     };
     let files = new::new_project(&NewOptions {
         path: path.clone(),

@@ -26,12 +26,22 @@ pub fn checks() -> Vec<Check> {
 pub fn fix(checks: &[Check]) -> Result<usize> {
     let apt = which::which("apt-get").is_ok();
     if !apt && which::which("dnf").is_err() {
-        return Err(Error::usage("doctor --fix needs apt-get or dnf; install the tools listed above by hand"));
+        return Err(Error::usage(
+            "doctor --fix needs apt-get or dnf; install the tools listed above by hand",
+        ));
     }
     let mut fixed = 0;
     for c in checks.iter().filter(|c| c.found.is_none()) {
-        let cmd = if apt { c.tool.debian_install() } else { c.tool.fedora_install() };
-        let cmd = if nix_is_root() { cmd.replace("sudo ", "") } else { cmd };
+        let cmd = if apt {
+            c.tool.debian_install()
+        } else {
+            c.tool.fedora_install()
+        };
+        let cmd = if nix_is_root() {
+            cmd.replace("sudo ", "")
+        } else {
+            cmd
+        };
         eprintln!("      Fixing {}: {cmd}", c.tool.name);
         let status = duct::cmd!("sh", "-c", &cmd)
             .env("DEBIAN_FRONTEND", "noninteractive")
@@ -54,6 +64,10 @@ pub fn fix(checks: &[Check]) -> Result<usize> {
 fn nix_is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }

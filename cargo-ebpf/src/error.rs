@@ -21,7 +21,9 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
 
-    #[error("{tool} not found{detail}; install it with `{debian}` (Debian/Ubuntu) or `{fedora}` (openEuler/Fedora)")]
+    #[error(
+        "{tool} not found{detail}; install it with `{debian}` (Debian/Ubuntu) or `{fedora}` (openEuler/Fedora)"
+    )]
     MissingTool {
         tool: String,
         detail: String,

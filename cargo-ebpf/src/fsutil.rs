@@ -8,13 +8,17 @@ use crate::error::{Error, Result};
 
 /// Writes `contents` to `path` atomically, creating parent directories.
 pub fn write_atomic(path: &Path, contents: &[u8], executable: bool) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(Error::io("create a temporary file in", dir))?;
-    tmp.write_all(contents).map_err(Error::io("write", tmp.path().to_path_buf()))?;
+    tmp.write_all(contents)
+        .map_err(Error::io("write", tmp.path().to_path_buf()))?;
     if executable {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))

@@ -96,7 +96,11 @@ impl Manifest {
         for p in &m.programs {
             let info = p.ty.info();
             for key in p.attach.keys() {
-                let known = info.args.iter().chain(info.optional_args).any(|a| a.name() == key);
+                let known = info
+                    .args
+                    .iter()
+                    .chain(info.optional_args)
+                    .any(|a| a.name() == key);
                 if !known {
                     return Err(Error::Manifest {
                         path: path.to_path_buf(),
@@ -125,8 +129,17 @@ impl Manifest {
 
 fn arg_list(ty: ProgramType) -> String {
     let info = ty.info();
-    let all: Vec<&str> = info.args.iter().chain(info.optional_args).map(|a| a.name()).collect();
-    if all.is_empty() { "none".into() } else { all.join(", ") }
+    let all: Vec<&str> = info
+        .args
+        .iter()
+        .chain(info.optional_args)
+        .map(|a| a.name())
+        .collect();
+    if all.is_empty() {
+        "none".into()
+    } else {
+        all.join(", ")
+    }
 }
 
 /// Finds `ebpf.toml` in `start` or the nearest parent that has one.
@@ -171,14 +184,21 @@ attach = { iface = "lo" }
     #[test]
     fn rejects_bad_manifests_in_one_line() {
         let bad_arg = GOOD.replace("iface = \"lo\"", "cgroup = \"/x\"");
-        let e = Manifest::parse(&bad_arg, Path::new("ebpf.toml")).unwrap_err().to_string();
+        let e = Manifest::parse(&bad_arg, Path::new("ebpf.toml"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "invalid project manifest ebpf.toml: program `count_packets`: `cgroup` is not an attach argument of xdp programs (they take: iface)"
         );
         let bad_type = GOOD.replace("type = \"xdp\"", "type = \"xpd\"");
-        let e = Manifest::parse(&bad_type, Path::new("ebpf.toml")).unwrap_err().to_string();
-        assert!(e.starts_with("invalid project manifest ebpf.toml: unknown variant `xpd`"), "{e}");
+        let e = Manifest::parse(&bad_type, Path::new("ebpf.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("invalid project manifest ebpf.toml: unknown variant `xpd`"),
+            "{e}"
+        );
         assert!(!e.contains('\n'), "{e}");
     }
 }

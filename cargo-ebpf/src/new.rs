@@ -77,7 +77,12 @@ pub fn new_project(opts: &NewOptions) -> Result<Vec<PathBuf>> {
             .path
             .file_name()
             .and_then(|n| n.to_str())
-            .ok_or_else(|| Error::usage(format!("cannot take a project name from {}; pass --name", opts.path.display())))?
+            .ok_or_else(|| {
+                Error::usage(format!(
+                    "cannot take a project name from {}; pass --name",
+                    opts.path.display()
+                ))
+            })?
             .to_string(),
     };
     let lang = pick_lang(opts.lang)?;
@@ -89,7 +94,10 @@ pub fn new_project(opts: &NewOptions) -> Result<Vec<PathBuf>> {
                 .filter(|t| templates::unsupported_reason(lang, *t).is_none())
                 .map(|t| (t, format!("{:<15} {}", t.name(), t.info().summary)))
                 .collect();
-            let named: Vec<(ProgramType, String)> = types.iter().map(|(t, _)| (*t, t.name().to_string())).collect();
+            let named: Vec<(ProgramType, String)> = types
+                .iter()
+                .map(|(t, _)| (*t, t.name().to_string()))
+                .collect();
             if std::io::stdin().is_terminal() {
                 for (_, line) in &types {
                     eprintln!("{line}");
@@ -98,10 +106,17 @@ pub fn new_project(opts: &NewOptions) -> Result<Vec<PathBuf>> {
             choose("program type", "--type", &named)?
         }
     };
-    let files = templates::render(&Request { name: name.clone(), lang, ty, ci: opts.ci })?;
+    let files = templates::render(&Request {
+        name: name.clone(),
+        lang,
+        ty,
+        ci: opts.ci,
+    })?;
 
     let dir = &opts.path;
-    let non_empty = std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false);
+    let non_empty = std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
     if non_empty && !opts.force {
         return Err(Error::usage(format!(
             "destination {} exists and is not empty; choose another name or pass --force to write into it",
@@ -115,7 +130,10 @@ pub fn new_project(opts: &NewOptions) -> Result<Vec<PathBuf>> {
     } else {
         // Render into a sibling staging directory, then rename it into place:
         // an interrupted `new` leaves no half-made project behind.
-        let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let parent = dir
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(Error::io("create directory", parent))?;
         let staging = tempfile::Builder::new()
             .prefix(".cargo-ebpf-new-")
@@ -127,7 +145,11 @@ pub fn new_project(opts: &NewOptions) -> Result<Vec<PathBuf>> {
         let staged = staging.keep();
         std::fs::rename(&staged, dir).map_err(|e| {
             let _ = std::fs::remove_dir_all(&staged);
-            Error::Io { action: "create", path: dir.clone(), source: e }
+            Error::Io {
+                action: "create",
+                path: dir.clone(),
+                source: e,
+            }
         })?;
     }
     Ok(files.into_iter().map(|f| f.path).collect())
@@ -156,7 +178,11 @@ fn scan_programs(source: &str) -> Vec<(String, String)> {
             .unwrap_or("");
         let name = if ident_before.starts_with("BPF_") {
             let args = &rest[paren + 1..];
-            args.split([',', ')']).next().unwrap_or("").trim().to_string()
+            args.split([',', ')'])
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
         } else {
             ident_before.to_string()
         };
@@ -200,7 +226,9 @@ pub fn init_project(opts: &InitOptions) -> Result<Manifest> {
 
     let bpf_dir = match lang {
         Language::Rust => None,
-        _ => ["src", "bpf", "."].into_iter().find(|d| has_bpf_sources(&dir.join(d))),
+        _ => ["src", "bpf", "."]
+            .into_iter()
+            .find(|d| has_bpf_sources(&dir.join(d))),
     };
     let mut programs = Vec::new();
     if let Some(sub) = bpf_dir {
@@ -240,10 +268,12 @@ pub fn init_project(opts: &InitOptions) -> Result<Manifest> {
             source: None,
         },
         build: Build {
-            bpf_dir: bpf_dir.filter(|d| {
-                let default = if lang == Language::Go { "bpf" } else { "src" };
-                *d != default
-            }).map(PathBuf::from),
+            bpf_dir: bpf_dir
+                .filter(|d| {
+                    let default = if lang == Language::Go { "bpf" } else { "src" };
+                    *d != default
+                })
+                .map(PathBuf::from),
             ..Build::default()
         },
         programs,
@@ -257,7 +287,9 @@ pub fn init_project(opts: &InitOptions) -> Result<Manifest> {
 }
 
 pub fn is_bpf_source(p: &Path) -> bool {
-    p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".bpf.c"))
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".bpf.c"))
 }
 
 fn has_bpf_sources(dir: &Path) -> bool {

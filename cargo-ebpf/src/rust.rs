@@ -29,20 +29,32 @@ impl EbpfToolchain {
         match self {
             EbpfToolchain::RustupNightly => "rustup nightly with rust-src".into(),
             EbpfToolchain::Bootstrap { rustc, .. } => {
-                format!("{} with its library sources (RUSTC_BOOTSTRAP=1)", rustc.display())
+                format!(
+                    "{} with its library sources (RUSTC_BOOTSTRAP=1)",
+                    rustc.display()
+                )
             }
         }
     }
 }
 
 fn rustup_nightly_has_rust_src() -> bool {
-    let Ok(rustup) = which::which("rustup") else { return false };
-    duct::cmd!(rustup, "component", "list", "--toolchain", "nightly", "--installed")
-        .stdout_capture()
-        .stderr_null()
-        .unchecked()
-        .read()
-        .is_ok_and(|out| out.lines().any(|l| l.starts_with("rust-src")))
+    let Ok(rustup) = which::which("rustup") else {
+        return false;
+    };
+    duct::cmd!(
+        rustup,
+        "component",
+        "list",
+        "--toolchain",
+        "nightly",
+        "--installed"
+    )
+    .stdout_capture()
+    .stderr_null()
+    .unchecked()
+    .read()
+    .is_ok_and(|out| out.lines().any(|l| l.starts_with("rust-src")))
 }
 
 /// Chooses the toolchain: rustup nightly with rust-src when present, else a
@@ -54,7 +66,11 @@ pub fn choose_toolchain() -> Result<EbpfToolchain> {
     let src = tools::tool("rust-src");
     if let Some(found) = src.locate() {
         // <prefix>/lib/rustlib/src/rust/library/core/Cargo.toml -> <prefix>/bin/rustc
-        let prefix = found.ancestors().nth(7).map(Path::to_path_buf).unwrap_or_default();
+        let prefix = found
+            .ancestors()
+            .nth(7)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         let rustc = prefix.join("bin/rustc");
         let cargo = prefix.join("bin/cargo");
         if rustc.is_file() && cargo.is_file() {
@@ -66,7 +82,12 @@ pub fn choose_toolchain() -> Result<EbpfToolchain> {
     ))
 }
 
-pub fn build(m: &Manifest, root: &Path, opts: &BuildOptions, p: &mut Progress<'_>) -> Result<(Vec<Artifact>, String)> {
+pub fn build(
+    m: &Manifest,
+    root: &Path,
+    opts: &BuildOptions,
+    p: &mut Progress<'_>,
+) -> Result<(Vec<Artifact>, String)> {
     let toolchain = choose_toolchain()?;
     tools::tool("bpf-linker").require()?;
     let name = &m.package.name;
@@ -77,7 +98,10 @@ pub fn build(m: &Manifest, root: &Path, opts: &BuildOptions, p: &mut Progress<'_
             ebpf_dir.display()
         )));
     }
-    p.status("Toolchain", format_args!("eBPF crate: {}", toolchain.describe()));
+    p.status(
+        "Toolchain",
+        format_args!("eBPF crate: {}", toolchain.describe()),
+    );
     let target = format!("{}-unknown-none", opts.arch.bpf_target());
     let target_dir = root.join("target");
     let mut argv: Vec<OsString> = Vec::new();
@@ -93,31 +117,61 @@ pub fn build(m: &Manifest, root: &Path, opts: &BuildOptions, p: &mut Progress<'_
         }
     }
     argv.extend(
-        ["build", "--release", "--target", &target, "-Z", "build-std=core", "--target-dir"]
-            .map(OsString::from),
+        [
+            "build",
+            "--release",
+            "--target",
+            &target,
+            "-Z",
+            "build-std=core",
+            "--target-dir",
+        ]
+        .map(OsString::from),
     );
     argv.push(target_dir.clone().into());
     env.push(("CARGO_CFG_BPF_TARGET_ARCH", opts.arch.name().into()));
     p.status("Compiling", format_args!("{name}-ebpf ({target})"));
     p.run(&format!("building {name}-ebpf"), &argv, &env, &ebpf_dir)?;
-    let built = target_dir.join(&target).join("release").join(format!("{name}-ebpf"));
+    let built = target_dir
+        .join(&target)
+        .join("release")
+        .join(format!("{name}-ebpf"));
     let obj = p.out_dir().join(format!("{name}.bpf.o"));
     std::fs::copy(&built, &obj).map_err(Error::io("copy", &built))?;
 
-    let mut argv: Vec<OsString> = ["cargo", "build", "-p", name.as_str()].map(OsString::from).to_vec();
+    let mut argv: Vec<OsString> = ["cargo", "build", "-p", name.as_str()]
+        .map(OsString::from)
+        .to_vec();
     if opts.release {
         argv.push("--release".into());
     }
     p.status("Compiling", format_args!("{name} (user space)"));
-    p.run(&format!("building {name}"), &argv, &[("CARGO_EBPF_OBJECT", obj.clone().into())], root)?;
+    p.run(
+        &format!("building {name}"),
+        &argv,
+        &[("CARGO_EBPF_OBJECT", obj.clone().into())],
+        root,
+    )?;
     let profile = if opts.release { "release" } else { "debug" };
     let bin_src = target_dir.join(profile).join(name);
     let bin = p.out_dir().join(name);
     std::fs::copy(&bin_src, &bin).map_err(Error::io("copy", &bin_src))?;
     Ok((
         vec![
-            Artifact { kind: ArtifactKind::BpfObject, programs: object_programs(&obj)?, path: obj, arch: opts.arch, rebuilt: true },
-            Artifact { kind: ArtifactKind::UserBinary, path: bin, arch: opts.arch, programs: Vec::new(), rebuilt: true },
+            Artifact {
+                kind: ArtifactKind::BpfObject,
+                programs: object_programs(&obj)?,
+                path: obj,
+                arch: opts.arch,
+                rebuilt: true,
+            },
+            Artifact {
+                kind: ArtifactKind::UserBinary,
+                path: bin,
+                arch: opts.arch,
+                programs: Vec::new(),
+                rebuilt: true,
+            },
         ],
         toolchain.describe(),
     ))

@@ -98,7 +98,12 @@ pub fn unsupported_reason(lang: Language, ty: ProgramType) -> Option<String> {
 }
 
 fn main_template(lang: Language, ty: ProgramType) -> Option<&'static File<'static>> {
-    let dir = TEMPLATES.get_dir(format!("{}/main", lang.name()))?;
+    type_template(lang, "main", ty)
+}
+
+/// `templates/<lang>/<sub>/<type>.*.hbs`.
+fn type_template(lang: Language, sub: &str, ty: ProgramType) -> Option<&'static File<'static>> {
+    let dir = TEMPLATES.get_dir(format!("{}/{sub}", lang.name()))?;
     dir.files().find(|f| {
         f.path()
             .file_name()
@@ -178,7 +183,10 @@ pub fn context(req: &Request) -> Result<serde_json::Value> {
     let mut run_args = Vec::new();
     if let Some(first) = entry.programs.first() {
         for (k, v) in &first.attach {
-            let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
             run_args.push(format!("--{k} {v}"));
         }
     }
@@ -227,25 +235,21 @@ pub fn render(req: &Request) -> Result<Vec<RenderedFile>> {
     let main = main_template(req.lang, req.ty).expect("checked by unsupported_reason");
     hb.register_partial("user_main", utf8(main)?)
         .map_err(|e| template_err(&main.path().display().to_string())(e.to_string()))?;
-    if let Some(d) = TEMPLATES.get_dir(format!("{lang}/ebpf")) {
-        if let Some(f) = d.files().find(|f| {
-            f.path().file_name().and_then(|n| n.to_str()).and_then(|n| n.split('.').next())
-                == Some(ty)
-        }) {
-            hb.register_partial("ebpf_main", utf8(f)?)
-                .map_err(|e| template_err(&f.path().display().to_string())(e.to_string()))?;
-        }
+    if let Some(f) = type_template(req.lang, "ebpf", req.ty) {
+        hb.register_partial("ebpf_main", utf8(f)?)
+            .map_err(|e| template_err(&f.path().display().to_string())(e.to_string()))?;
     }
 
     let ctx = context(req)?;
     let mut out = Vec::new();
-    let mut roots = vec![("common".to_string(), "common".to_string())];
-    roots.push((format!("{lang}/base"), format!("{lang}/base")));
+    let mut roots = vec!["common".to_string(), format!("{lang}/base")];
     if req.ci.github || req.ci.gitee {
-        roots.push(("ci".into(), "ci".into()));
+        roots.push("ci".into());
     }
-    for (root, _) in &roots {
-        let dir = TEMPLATES.get_dir(root).expect("template roots are embedded");
+    for root in &roots {
+        let dir = TEMPLATES
+            .get_dir(root)
+            .expect("template roots are embedded");
         collect(dir, root, &hb, &ctx, req.ci, &mut out)?;
     }
     out.sort_by(|a, b| a.path.cmp(&b.path));
@@ -261,12 +265,22 @@ fn collect(
     out: &mut Vec<RenderedFile>,
 ) -> Result<()> {
     for f in dir.files() {
-        let rel = f.path().strip_prefix(root).expect("files lie below their root");
+        let rel = f
+            .path()
+            .strip_prefix(root)
+            .expect("files lie below their root");
         let rel_str = rel.to_string_lossy();
-        if rel.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('_')) {
+        if rel
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with('_'))
+        {
             continue;
         }
-        if root == "ci" && ((rel_str.starts_with(".github") && !ci.github) || (rel_str.starts_with(".workflow") && !ci.gitee)) {
+        if root == "ci"
+            && ((rel_str.starts_with(".github") && !ci.github)
+                || (rel_str.starts_with(".workflow") && !ci.gitee))
+        {
             continue;
         }
         let path_rendered = hb
@@ -307,4 +321,107 @@ pub fn list() -> Vec<(Language, ProgramType, Result<&'static str, String>)> {
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render_all(lang: Language, ty: ProgramType) -> String {
+        let req = Request {
+            name: "demo-app".into(),
+            lang,
+            ty,
+            ci: Ci {
+                github: true,
+                gitee: true,
+            },
+        };
+        let mut text = String::new();
+        for f in render(&req).unwrap() {
+            text.push_str(&format!(
+                "==> {}{}\n",
+                f.path.display(),
+                if f.executable { " (executable)" } else { "" }
+            ));
+            text.push_str(&String::from_utf8_lossy(&f.contents));
+            text.push('\n');
+        }
+        text
+    }
+
+    /// Every file of every template, as generated: reviewable diffs of what
+    /// users get.
+    #[test]
+    fn snapshots_of_rendered_templates() {
+        for lang in Language::ALL {
+            for ty in ProgramType::templated() {
+                if unsupported_reason(lang, ty).is_none() {
+                    insta::assert_snapshot!(
+                        format!("{}_{}", lang.name(), ty.name()),
+                        render_all(lang, ty)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn generated_manifests_parse_and_match_the_type_table() {
+        for lang in Language::ALL {
+            for ty in ProgramType::templated().filter(|t| unsupported_reason(lang, *t).is_none()) {
+                let files = render(&Request {
+                    name: "demo".into(),
+                    lang,
+                    ty,
+                    ci: Ci {
+                        github: false,
+                        gitee: false,
+                    },
+                })
+                .unwrap();
+                let m = files
+                    .iter()
+                    .find(|f| f.path == std::path::Path::new("ebpf.toml"))
+                    .unwrap();
+                let m = crate::manifest::Manifest::parse(
+                    std::str::from_utf8(&m.contents).unwrap(),
+                    std::path::Path::new("ebpf.toml"),
+                )
+                .unwrap();
+                assert!(!m.programs.is_empty());
+                for p in &m.programs {
+                    assert_eq!(p.ty, ty);
+                    let s = ebpf_kinds::classify_section(p.section.as_deref().unwrap()).unwrap();
+                    assert_eq!(s.ty, ty, "{}", p.name);
+                    for arg in ty.info().args {
+                        assert!(
+                            p.attach.contains_key(arg.name()),
+                            "{ty}: default for required `{}` missing",
+                            arg.name()
+                        );
+                    }
+                }
+                assert!(
+                    !files
+                        .iter()
+                        .any(|f| f.path.starts_with(".github") || f.path.starts_with(".workflow")),
+                    "--ci none"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ci_expressions_survive_rendering() {
+        let text = render_all(Language::C, ProgramType::Xdp);
+        assert!(
+            text.contains("${{ secrets.REGISTRY_PASSWORD || secrets.GITHUB_TOKEN }}"),
+            "GitHub expressions are kept"
+        );
+        assert!(
+            !text.contains("{{name}}"),
+            "a placeholder was left unrendered"
+        );
+    }
 }

@@ -95,7 +95,11 @@ impl Tool {
         let detail = detail.into();
         Error::MissingTool {
             tool: self.name.clone(),
-            detail: if detail.is_empty() { String::new() } else { format!(" ({detail})") },
+            detail: if detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({detail})")
+            },
             debian: self.debian_install(),
             fedora: self.fedora_install(),
         }
@@ -111,7 +115,10 @@ impl Tool {
 pub fn clang() -> Result<PathBuf> {
     if let Some(c) = std::env::var_os("CLANG").filter(|c| !c.is_empty()) {
         return which::which(&c).map_err(|_| {
-            tool("clang").missing(format!("CLANG={} is not an executable", Path::new(&c).display()))
+            tool("clang").missing(format!(
+                "CLANG={} is not an executable",
+                Path::new(&c).display()
+            ))
         });
     }
     tool("clang").require()
@@ -125,9 +132,15 @@ mod tests {
     fn table_parses_and_names_install_commands() {
         let clang = tool("clang");
         assert_eq!(clang.group, "core");
-        assert_eq!(clang.debian_install(), "sudo apt-get install -y clang-19 llvm-19");
+        assert_eq!(
+            clang.debian_install(),
+            "sudo apt-get install -y clang-19 llvm-19"
+        );
         assert_eq!(clang.fedora_install(), "sudo dnf install -y clang llvm");
-        assert_eq!(tool("bpf-linker").debian_install(), "cargo install bpf-linker");
+        assert_eq!(
+            tool("bpf-linker").debian_install(),
+            "cargo install bpf-linker"
+        );
         let msg = tool("bpftool").missing("").to_string();
         assert_eq!(
             msg,

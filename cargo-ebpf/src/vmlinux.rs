@@ -10,7 +10,9 @@ pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// The BTF to read: the given file, or the running kernel's.
 pub fn btf_source(btf: Option<&Path>) -> Result<PathBuf> {
-    let p = btf.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(KERNEL_BTF));
+    let p = btf
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(KERNEL_BTF));
     if !p.is_file() {
         return Err(Error::usage(if btf.is_some() {
             format!("BTF file {} does not exist", p.display())
@@ -36,9 +38,17 @@ pub fn header(btf: &Path) -> Result<Vec<u8>> {
         return Err(Error::ToolFailed {
             what: format!(
                 "dumping BTF: {}",
-                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("").trim()
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
             ),
-            command: format!("{} btf dump file {} format c", bpftool.display(), btf.display()),
+            command: format!(
+                "{} btf dump file {} format c",
+                bpftool.display(),
+                btf.display()
+            ),
             status: out.status.to_string(),
         });
     }
@@ -55,7 +65,9 @@ pub fn write_header(btf: &Path, out: &Path) -> Result<()> {
 /// aya-tool makes them: the C header through bindgen, `core` types only.
 pub fn rust_bindings(btf: &Path, types: &[String]) -> Result<String> {
     if types.is_empty() {
-        return Err(Error::usage("--rust needs at least one type name, for example --rust task_struct,sk_buff"));
+        return Err(Error::usage(
+            "--rust needs at least one type name, for example --rust task_struct,sk_buff",
+        ));
     }
     tools::tool("libclang").require()?;
     let header = header(btf)?;

@@ -161,7 +161,14 @@ pub static TYPES: &[TypeInfo] = &[
         ty: ProgramType::Tc,
         name: "tc",
         summary: "packets and bytes per EtherType and IP protocol, ingress or egress (clsact)",
-        sections: &["tc", "classifier", "tcx/ingress", "tcx/egress", "tc/ingress", "tc/egress"],
+        sections: &[
+            "tc",
+            "classifier",
+            "tcx/ingress",
+            "tcx/egress",
+            "tc/ingress",
+            "tc/egress",
+        ],
         template_section: "tc",
         bpfman: Some("tc"),
         args: &[Iface, Direction],
@@ -217,7 +224,12 @@ pub static TYPES: &[TypeInfo] = &[
         ty: ProgramType::Kretprobe,
         name: "kretprobe",
         summary: "returns of a kernel function per process: calls and errors (negative returns)",
-        sections: &["kretprobe/", "kretprobe", "kretsyscall/", "kretprobe.multi/"],
+        sections: &[
+            "kretprobe/",
+            "kretprobe",
+            "kretsyscall/",
+            "kretprobe.multi/",
+        ],
         template_section: "kretprobe",
         bpfman: Some("kprobe"),
         args: &[Symbol],
@@ -231,7 +243,13 @@ pub static TYPES: &[TypeInfo] = &[
         ty: ProgramType::Uprobe,
         name: "uprobe",
         summary: "calls of a function in a binary chosen at run time, counted per process",
-        sections: &["uprobe/", "uprobe", "uprobe.s/", "uprobe.s", "uprobe.multi/"],
+        sections: &[
+            "uprobe/",
+            "uprobe",
+            "uprobe.s/",
+            "uprobe.s",
+            "uprobe.multi/",
+        ],
         template_section: "uprobe",
         bpfman: Some("uprobe"),
         args: &[Binary, Symbol],
@@ -245,7 +263,13 @@ pub static TYPES: &[TypeInfo] = &[
         ty: ProgramType::Uretprobe,
         name: "uretprobe",
         summary: "return values of a function in a binary chosen at run time, as events",
-        sections: &["uretprobe/", "uretprobe", "uretprobe.s/", "uretprobe.s", "uretprobe.multi/"],
+        sections: &[
+            "uretprobe/",
+            "uretprobe",
+            "uretprobe.s/",
+            "uretprobe.s",
+            "uretprobe.multi/",
+        ],
         template_section: "uretprobe",
         bpfman: Some("uprobe"),
         args: &[Binary, Symbol],
@@ -386,7 +410,12 @@ pub struct UnknownType(pub String);
 impl fmt::Display for UnknownType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<&str> = TYPES.iter().map(|t| t.name).collect();
-        write!(f, "unknown program type `{}` (known: {})", self.0, names.join(", "))
+        write!(
+            f,
+            "unknown program type `{}` (known: {})",
+            self.0,
+            names.join(", ")
+        )
     }
 }
 
@@ -445,9 +474,7 @@ pub fn classify_section(section: &str) -> Option<Section> {
     best.map(|(_, ty, target)| {
         let target = match (ty, target) {
             (ProgramType::CgroupSkb, None) => section.rsplit('/').next().map(str::to_string),
-            (ProgramType::Tc, None) => section
-                .split_once('/')
-                .map(|(_, dir)| dir.to_string()),
+            (ProgramType::Tc, None) => section.split_once('/').map(|(_, dir)| dir.to_string()),
             (_, t) => t.filter(|t| !t.is_empty()),
         };
         Section { ty, target }
@@ -464,9 +491,15 @@ mod tests {
             assert_eq!(info.name.parse::<ProgramType>().unwrap(), info.ty);
             assert_eq!(info.ty.info().name, info.name);
         }
-        assert_eq!("raw-tracepoint".parse::<ProgramType>().unwrap(), ProgramType::RawTracepoint);
+        assert_eq!(
+            "raw-tracepoint".parse::<ProgramType>().unwrap(),
+            ProgramType::RawTracepoint
+        );
         let err = "xpd".parse::<ProgramType>().unwrap_err().to_string();
-        assert!(err.contains("unknown program type `xpd`") && err.contains("socket_filter"), "{err}");
+        assert!(
+            err.contains("unknown program type `xpd`") && err.contains("socket_filter"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -481,21 +514,53 @@ mod tests {
     fn libbpf_section_names() {
         let cases = [
             ("xdp", ProgramType::Xdp, None),
-            ("tp/syscalls/sys_enter_openat", ProgramType::Tracepoint, Some("syscalls/sys_enter_openat")),
-            ("tracepoint/sched/sched_switch", ProgramType::Tracepoint, Some("sched/sched_switch")),
-            ("kprobe/do_unlinkat", ProgramType::Kprobe, Some("do_unlinkat")),
-            ("kretprobe/do_unlinkat", ProgramType::Kretprobe, Some("do_unlinkat")),
+            (
+                "tp/syscalls/sys_enter_openat",
+                ProgramType::Tracepoint,
+                Some("syscalls/sys_enter_openat"),
+            ),
+            (
+                "tracepoint/sched/sched_switch",
+                ProgramType::Tracepoint,
+                Some("sched/sched_switch"),
+            ),
+            (
+                "kprobe/do_unlinkat",
+                ProgramType::Kprobe,
+                Some("do_unlinkat"),
+            ),
+            (
+                "kretprobe/do_unlinkat",
+                ProgramType::Kretprobe,
+                Some("do_unlinkat"),
+            ),
             ("ksyscall/execve", ProgramType::Kprobe, Some("execve")),
-            ("uretprobe//bin/bash:readline", ProgramType::Uretprobe, Some("/bin/bash:readline")),
+            (
+                "uretprobe//bin/bash:readline",
+                ProgramType::Uretprobe,
+                Some("/bin/bash:readline"),
+            ),
             ("uprobe", ProgramType::Uprobe, None),
-            ("usdt/libc.so.6:libc:setjmp", ProgramType::Usdt, Some("libc.so.6:libc:setjmp")),
-            ("fentry/do_unlinkat", ProgramType::Fentry, Some("do_unlinkat")),
+            (
+                "usdt/libc.so.6:libc:setjmp",
+                ProgramType::Usdt,
+                Some("libc.so.6:libc:setjmp"),
+            ),
+            (
+                "fentry/do_unlinkat",
+                ProgramType::Fentry,
+                Some("do_unlinkat"),
+            ),
             ("fexit/do_unlinkat", ProgramType::Fexit, Some("do_unlinkat")),
             ("cgroup_skb/egress", ProgramType::CgroupSkb, Some("egress")),
             ("socket", ProgramType::SocketFilter, None),
             ("perf_event", ProgramType::PerfEvent, None),
             ("lsm/file_open", ProgramType::Lsm, Some("file_open")),
-            ("raw_tp/sched_switch", ProgramType::RawTracepoint, Some("sched_switch")),
+            (
+                "raw_tp/sched_switch",
+                ProgramType::RawTracepoint,
+                Some("sched_switch"),
+            ),
             ("tc", ProgramType::Tc, None),
             ("tcx/ingress", ProgramType::Tc, Some("ingress")),
         ];
@@ -508,7 +573,15 @@ mod tests {
 
     #[test]
     fn non_program_sections() {
-        for sec in [".maps", "license", ".rodata", ".text", "xdpfoo", "kprobex/a", ""] {
+        for sec in [
+            ".maps",
+            "license",
+            ".rodata",
+            ".text",
+            "xdpfoo",
+            "kprobex/a",
+            "",
+        ] {
             assert_eq!(classify_section(sec), None, "{sec}");
         }
     }

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The main job end to end on this machine: install what is needed, build
+# cargo-ebpf, create an XDP counter from the C template, build it, and run
+# it on the loopback interface for a few seconds while sending it traffic.
+# Needs root (it loads a real eBPF program).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+bash "$root/ci/setup.sh" core
+cargo build --release --locked --manifest-path "$root/Cargo.toml" -p cargo-ebpf
+export PATH="$root/target/release:$PATH"   # `cargo ebpf` finds cargo-ebpf here
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+set -x
+cargo ebpf new xdpcount --lang c --type xdp
+cd xdpcount
+cargo ebpf build
+{ sleep 1; for i in $(seq 20); do echo "hello $i" > /dev/udp/127.0.0.1/9; done; } &
+./target/ebpf/"$(uname -m)"/xdpcount --iface lo --duration 4

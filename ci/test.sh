@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The project's test command: formatting, lints, unit tests, and end-to-end
+# tests that build every template and run it against the real kernel.
+# Privileged tests skip (with a reason) when not root, unless
+# CARGO_EBPF_REQUIRE_PRIVILEGED=1 (as in .ci/run) makes them mandatory.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [ "$(id -u)" = 0 ]; then
+  mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
+  mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
+fi
+
+echo "== cargo fmt --check" >&2
+cargo fmt --all --check
+echo "== cargo clippy" >&2
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test" >&2
+cargo test --workspace --locked
