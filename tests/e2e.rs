@@ -356,6 +356,21 @@ fn run_for(dir: &Path, args: &[&str], secs: u32, trigger: impl FnOnce()) -> (i32
     )
 }
 
+/// The largest number that follows `marker` in any of `lines`.
+fn max_after<'a>(lines: impl Iterator<Item = &'a str>, marker: &str) -> u64 {
+    lines
+        .filter_map(|l| {
+            l.split(marker)
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 fn udp_to_loopback(n: usize) {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for _ in 0..n {
@@ -380,19 +395,7 @@ fn c_templates_run_in_the_kernel_and_leave_nothing() {
         args.extend(extra);
         let (code, out, err) = run_for(&dir, &args, 2, || udp_to_loopback(25));
         assert_eq!(code, 0, "{ty}: {err}");
-        let udp = out
-            .lines()
-            .filter(|l| l.contains(" UDP "))
-            .filter_map(|l| {
-                l.split("packets")
-                    .nth(1)?
-                    .split_whitespace()
-                    .next()?
-                    .parse::<u64>()
-                    .ok()
-            })
-            .max()
-            .unwrap_or(0);
+        let udp = max_after(out.lines().filter(|l| l.contains(" UDP ")), "packets");
         assert!(udp >= 25, "{ty}: expected >= 25 UDP packets:\n{out}\n{err}");
     }
 
@@ -493,18 +496,7 @@ fn c_templates_run_in_the_kernel_and_leave_nothing() {
     let dir = c_project("cgroup_skb");
     let (code, out, err) = run_for(&dir, &["--cgroup", &cgroup], 2, || udp_to_loopback(20));
     assert_eq!(code, 0, "{err}");
-    let egress = out
-        .lines()
-        .filter_map(|l| {
-            l.split("egress packets")
-                .nth(1)?
-                .split_whitespace()
-                .next()?
-                .parse::<u64>()
-                .ok()
-        })
-        .max()
-        .unwrap_or(0);
+    let egress = max_after(out.lines(), "egress packets");
     assert!(egress >= 20, "cgroup {cgroup}:\n{out}\n{err}");
 
     // The profiler samples a busy process.

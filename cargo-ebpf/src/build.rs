@@ -60,6 +60,29 @@ pub struct Artifact {
     pub rebuilt: bool,
 }
 
+impl Artifact {
+    /// An eBPF object, with the programs read from its ELF.
+    pub fn bpf_object(path: PathBuf, arch: Arch, rebuilt: bool) -> Result<Artifact> {
+        Ok(Artifact {
+            kind: ArtifactKind::BpfObject,
+            programs: object_programs(&path)?,
+            path,
+            arch,
+            rebuilt,
+        })
+    }
+
+    pub fn user_binary(path: PathBuf, arch: Arch, rebuilt: bool) -> Artifact {
+        Artifact {
+            kind: ArtifactKind::UserBinary,
+            path,
+            arch,
+            programs: Vec::new(),
+            rebuilt,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct BuildReport {
     pub package: String,
@@ -159,6 +182,19 @@ fn shell_line(argv: &[OsString]) -> String {
 
 fn os(v: impl Into<OsString>) -> OsString {
     v.into()
+}
+
+/// Compile `src` to `out`, writing its dependencies to `dep`.
+fn compile_one(dep: &Path, src: &Path, out: &Path) -> [OsString; 7] {
+    [
+        os("-MD"),
+        os("-MF"),
+        dep.into(),
+        os("-c"),
+        src.into(),
+        os("-o"),
+        out.into(),
+    ]
 }
 
 /// The freshness record of an output: its command line.
@@ -494,15 +530,7 @@ fn compile_bpf(
             argv.push(d.clone().into());
         }
         argv.extend(m.build.cflags.iter().map(OsString::from));
-        argv.extend([
-            os("-MD"),
-            os("-MF"),
-            dep.clone().into(),
-            os("-c"),
-            src.clone().into(),
-            os("-o"),
-            tmp.clone().into(),
-        ]);
+        argv.extend(compile_one(&dep, src, &tmp));
         let inputs = depfile_inputs(&dep).unwrap_or_else(|| vec![src.clone()]);
         let rebuilt = !fresh(&out, &argv, &inputs);
         if rebuilt {
@@ -514,13 +542,7 @@ fn compile_bpf(
             std::fs::rename(&tmp, &out).map_err(Error::io("write", &out))?;
             record(&out, &argv)?;
         }
-        artifacts.push(Artifact {
-            kind: ArtifactKind::BpfObject,
-            programs: object_programs(&out)?,
-            path: out,
-            arch: opts.arch,
-            rebuilt,
-        });
+        artifacts.push(Artifact::bpf_object(out, opts.arch, rebuilt)?);
     }
     Ok((artifacts, version))
 }
@@ -596,15 +618,7 @@ fn build_c(
         if root.join("include").is_dir() {
             argv.push(os(format!("-I{}", root.join("include").display())));
         }
-        argv.extend([
-            os("-MD"),
-            os("-MF"),
-            dep.clone().into(),
-            os("-c"),
-            src.clone().into(),
-            os("-o"),
-            obj.clone().into(),
-        ]);
+        argv.extend(compile_one(&dep, src, &obj));
         let mut inputs = depfile_inputs(&dep).unwrap_or_else(|| vec![src.clone()]);
         inputs.extend(skel_inputs.iter().cloned());
         if !fresh(&obj, &argv, &inputs) {
@@ -641,13 +655,7 @@ fn build_c(
         std::fs::rename(&tmp_bin, &bin).map_err(Error::io("write", &bin))?;
         record(&bin, &argv)?;
     }
-    artifacts.push(Artifact {
-        kind: ArtifactKind::UserBinary,
-        path: bin,
-        arch: opts.arch,
-        programs: Vec::new(),
-        rebuilt,
-    });
+    artifacts.push(Artifact::user_binary(bin, opts.arch, rebuilt));
     Ok((artifacts, version))
 }
 
@@ -784,20 +792,8 @@ fn build_go(
     }
     Ok((
         vec![
-            Artifact {
-                kind: ArtifactKind::BpfObject,
-                programs: object_programs(&obj)?,
-                path: obj,
-                arch: opts.arch,
-                rebuilt: obj_rebuilt,
-            },
-            Artifact {
-                kind: ArtifactKind::UserBinary,
-                path: bin,
-                arch: opts.arch,
-                programs: Vec::new(),
-                rebuilt: !bin_fresh,
-            },
+            Artifact::bpf_object(obj, opts.arch, obj_rebuilt)?,
+            Artifact::user_binary(bin, opts.arch, !bin_fresh),
         ],
         format!("{version}, bpf2go"),
     ))

@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use crate::build::{Artifact, ArtifactKind, BuildOptions, Progress, object_programs};
+use crate::build::{Artifact, BuildOptions, Progress};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::tools;
@@ -158,20 +158,8 @@ pub fn build(
     std::fs::copy(&bin_src, &bin).map_err(Error::io("copy", &bin_src))?;
     Ok((
         vec![
-            Artifact {
-                kind: ArtifactKind::BpfObject,
-                programs: object_programs(&obj)?,
-                path: obj,
-                arch: opts.arch,
-                rebuilt: true,
-            },
-            Artifact {
-                kind: ArtifactKind::UserBinary,
-                path: bin,
-                arch: opts.arch,
-                programs: Vec::new(),
-                rebuilt: true,
-            },
+            Artifact::bpf_object(obj, opts.arch, true)?,
+            Artifact::user_binary(bin, opts.arch, true),
         ],
         toolchain.describe(),
     ))

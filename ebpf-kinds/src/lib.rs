@@ -596,17 +596,29 @@ pub fn markdown_table() -> String {
     for t in TYPES {
         let secs: Vec<String> = t.sections.iter().map(|x| format!("`{x}`")).collect();
         let mut args: Vec<String> = t.args.iter().map(|a| format!("`{}`", a.name())).collect();
-        args.extend(t.optional_args.iter().map(|a| format!("`{}` (optional)", a.name())));
+        args.extend(
+            t.optional_args
+                .iter()
+                .map(|a| format!("`{}` (optional)", a.name())),
+        );
         let needs: Vec<&str> = t.needs.iter().map(|n| n.describe()).collect();
         s.push_str(&format!(
             "| `{}` | {} | {} | {} | {}.{} | {} | {} | {} |\n",
             t.name,
             t.summary,
             secs.join(" "),
-            if args.is_empty() { "none".into() } else { args.join(", ") },
+            if args.is_empty() {
+                "none".into()
+            } else {
+                args.join(", ")
+            },
             t.min_kernel.0,
             t.min_kernel.1,
-            if needs.is_empty() { "—".into() } else { needs.join("; ") },
+            if needs.is_empty() {
+                "—".into()
+            } else {
+                needs.join("; ")
+            },
             t.bpfman.unwrap_or("—"),
             if t.templated { "yes" } else { "no" },
         ));
@@ -630,7 +642,9 @@ mod doc_tests {
             if std::env::var_os("UPDATE_DOCS").is_some() {
                 std::fs::write(path, format!("{}{table}{}", &doc[..a], &doc[b..])).unwrap();
             } else {
-                panic!("docs/program-types.md is out of date with the table; run `UPDATE_DOCS=1 cargo test -p ebpf-kinds`");
+                panic!(
+                    "docs/program-types.md is out of date with the table; run `UPDATE_DOCS=1 cargo test -p ebpf-kinds`"
+                );
             }
         }
     }
