@@ -723,38 +723,90 @@ fn build_go(
         vmlinux::write_header(&btf, &bpf_dir.join("vmlinux.h"))?;
     }
 
-    let ident = lang::ident(&m.package.name);
-    let generated_o = root.join(format!(
-        "{ident}_{}_{}.o",
-        opts.arch.bpf_target(),
-        opts.arch.bpf_target_arch()
-    ));
+    // bpf2go writes `<ident>_<bpfel|bpfeb>_<arch>.o` (or `<ident>_bpfel.o`)
+    // next to the Go files; the ident is whatever the go:generate line says.
+    let suffixes = [
+        format!(
+            "_{}_{}.o",
+            opts.arch.bpf_target(),
+            opts.arch.bpf_target_arch()
+        ),
+        format!("_{}.o", opts.arch.bpf_target()),
+    ];
+    let generated = || -> Vec<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(root)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| suffixes.iter().any(|s| n.ends_with(s.as_str())))
+            })
+            .collect();
+        found.sort();
+        found
+    };
     let bpf_newest = newest(&bpf_dir, &|_| true);
-    let go_generate_fresh = mtime(&generated_o).is_some_and(|t| bpf_newest.is_none_or(|n| n <= t));
+    let before = generated();
+    let go_generate_fresh = !before.is_empty()
+        && before
+            .iter()
+            .all(|o| mtime(o).is_some_and(|t| bpf_newest.is_none_or(|n| n <= t)));
     let shim = clang_shim(&clang, &ctx.out_dir)?;
     let mut path = OsString::from(&shim);
     path.push(":");
     path.push(std::env::var_os("PATH").unwrap_or_default());
+    let go_env = [
+        ("CGO_ENABLED", os("0")),
+        ("GOARCH", os(opts.arch.goarch())),
+        ("GOOS", os("linux")),
+        ("PATH", path),
+    ];
+    if !root.join("go.sum").is_file() {
+        // A new project has no go.sum yet: record the module checksums once.
+        ctx.status("Resolving", "Go modules (go mod tidy)");
+        let argv = vec![go.clone().into(), os("mod"), os("tidy"), os("-e")];
+        ctx.run("go mod tidy", &argv, &go_env, root)?;
+    }
     if !go_generate_fresh {
         ctx.status(
             "Generating",
             format_args!("Go bindings and bytecode (bpf2go, {version})"),
         );
         let argv = vec![go.clone().into(), os("generate"), os("./...")];
-        ctx.run("go generate", &argv, &[("PATH", path.clone())], root)?;
+        ctx.run("go generate", &argv, &go_env, root)?;
     }
-    if !generated_o.is_file() {
+    let objects = generated();
+    if objects.is_empty() {
         return Err(Error::usage(format!(
-            "go generate did not write {}; the go:generate line must run bpf2go with ident `{ident}` and -target {}",
-            rel(&generated_o, root),
+            "go generate wrote no eBPF object for {} (no *{} in {}); the go:generate line must run bpf2go with -target {}",
+            opts.arch,
+            suffixes[0],
+            root.display(),
             opts.arch.goarch()
         )));
     }
-    let obj = ctx.out_dir.join(format!("{}.bpf.o", m.package.name));
-    let obj_rebuilt = mtime(&obj).is_none_or(|t| mtime(&generated_o).is_some_and(|g| g > t));
-    if obj_rebuilt {
-        let bytes = std::fs::read(&generated_o).map_err(Error::io("read", &generated_o))?;
-        write_atomic(&obj, &bytes, false)?;
+    let mut artifacts = Vec::new();
+    for generated_o in &objects {
+        let stem = if objects.len() == 1 {
+            m.package.name.clone()
+        } else {
+            let file = generated_o
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("");
+            suffixes.iter().fold(file.to_string(), |f, s| {
+                f.trim_end_matches(s.as_str()).to_string()
+            })
+        };
+        let obj = ctx.out_dir.join(format!("{stem}.bpf.o"));
+        let rebuilt = mtime(&obj).is_none_or(|t| mtime(generated_o).is_some_and(|g| g > t));
+        if rebuilt {
+            let bytes = std::fs::read(generated_o).map_err(Error::io("read", generated_o))?;
+            write_atomic(&obj, &bytes, false)?;
+        }
+        artifacts.push(Artifact::bpf_object(obj, opts.arch, rebuilt)?);
     }
 
     let bin = ctx.out_dir.join(&m.package.name);
@@ -781,20 +833,9 @@ fn build_go(
             "Compiling",
             format_args!("{} (Go user space, static)", m.package.name),
         );
-        let env = [
-            ("CGO_ENABLED", os("0")),
-            ("GOARCH", os(opts.arch.goarch())),
-            ("GOOS", os("linux")),
-            ("PATH", path),
-        ];
-        ctx.run("go build", &argv, &env, root)?;
+        ctx.run("go build", &argv, &go_env, root)?;
         record(&bin, &argv)?;
     }
-    Ok((
-        vec![
-            Artifact::bpf_object(obj, opts.arch, obj_rebuilt)?,
-            Artifact::user_binary(bin, opts.arch, !bin_fresh),
-        ],
-        format!("{version}, bpf2go"),
-    ))
+    artifacts.push(Artifact::user_binary(bin, opts.arch, !bin_fresh));
+    Ok((artifacts, format!("{version}, bpf2go")))
 }

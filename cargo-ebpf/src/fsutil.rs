@@ -19,11 +19,11 @@ pub fn write_atomic(path: &Path, contents: &[u8], executable: bool) -> Result<()
         .map_err(Error::io("create a temporary file in", dir))?;
     tmp.write_all(contents)
         .map_err(Error::io("write", tmp.path().to_path_buf()))?;
-    if executable {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755))
-            .map_err(Error::io("set permissions of", path))?;
-    }
+    // Temporary files are private (0600); the result is an ordinary file.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if executable { 0o755 } else { 0o644 };
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+        .map_err(Error::io("set permissions of", path))?;
     tmp.persist(path).map_err(|e| Error::Io {
         action: "write",
         path: path.to_path_buf(),

@@ -56,6 +56,9 @@ pub struct RenderedFile {
 struct TypePrograms {
     #[serde(default)]
     license: Option<String>,
+    /// The C struct user space reads from maps or ring buffers.
+    #[serde(default)]
+    record_type: Option<String>,
     programs: Vec<TemplateProgram>,
 }
 
@@ -203,6 +206,7 @@ pub fn context(req: &Request) -> Result<serde_json::Value> {
         "programs": programs,
         "run_args": run_args.join(" "),
         "events": info.output == ebpf_kinds::Output::Events,
+        "record_type": entry.record_type,
         "ci": req.ci,
         "cargo_ebpf_version": env!("CARGO_PKG_VERSION"),
     }))
