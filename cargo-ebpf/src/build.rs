@@ -410,6 +410,34 @@ impl Progress<'_> {
     pub fn out_dir(&self) -> &Path {
         &self.ctx.out_dir
     }
+    /// Runs `argv` and returns its stdout; its stderr passes through.
+    pub fn run_capturing_stdout(
+        &mut self,
+        what: &str,
+        argv: &[OsString],
+        env: &[(&str, OsString)],
+        dir: &Path,
+    ) -> Result<Vec<u8>> {
+        self.ctx.commands_run += 1;
+        let mut cmd = duct::cmd(&argv[0], &argv[1..])
+            .dir(dir)
+            .stdout_capture()
+            .unchecked();
+        for (k, v) in env {
+            cmd = cmd.env(k, v);
+        }
+        let out = cmd
+            .run()
+            .map_err(Error::io("run", PathBuf::from(&argv[0])))?;
+        if !out.status.success() {
+            return Err(Error::ToolFailed {
+                what: what.to_string(),
+                command: shell_line(argv),
+                status: out.status.to_string(),
+            });
+        }
+        Ok(out.stdout)
+    }
 }
 
 impl Ctx {

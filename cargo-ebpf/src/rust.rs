@@ -1,15 +1,22 @@
 //! Rust (aya) projects: choosing a toolchain for the eBPF crate and building
 //! the workspace.
 //!
-//! The eBPF crate (`<name>-ebpf`) needs `core` built for `bpfel-unknown-none`
-//! (`-Z build-std=core`) and bpf-linker. Two toolchains can do that: rustup's
-//! nightly with the `rust-src` component (the usual path on developer
-//! machines and GitHub runners), or a rustc whose library sources are
-//! installed (Debian's rustc-web + rust-web-src) with `RUSTC_BOOTSTRAP=1`.
+//! A Rust project is a workspace of `<name>` (user space), `<name>-common`
+//! and `<name>-ebpf`. The user crate's build script builds the eBPF crate,
+//! which needs `core` for `bpfel-unknown-none` (`-Z build-std=core`) and
+//! bpf-linker. Two toolchains can do that: rustup's nightly with the
+//! `rust-src` component (the usual path on developer machines and GitHub
+//! runners), or a rustc whose library sources are installed (Debian's
+//! rustc-web + rust-web-src) driven with `RUSTC_BOOTSTRAP=1`. cargo-ebpf
+//! chooses, says which, and tells the build script through `EBPF_CARGO` and
+//! `EBPF_RUSTC`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use cargo_metadata::Message;
+
+use crate::arch::Arch;
 use crate::build::{Artifact, BuildOptions, Progress};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
@@ -34,6 +41,17 @@ impl EbpfToolchain {
                     rustc.display()
                 )
             }
+        }
+    }
+
+    /// What the project's build script reads to use this toolchain.
+    fn env(&self) -> Vec<(&'static str, OsString)> {
+        match self {
+            EbpfToolchain::RustupNightly => Vec::new(),
+            EbpfToolchain::Bootstrap { rustc, cargo } => vec![
+                ("EBPF_CARGO", cargo.clone().into()),
+                ("EBPF_RUSTC", rustc.clone().into()),
+            ],
         }
     }
 }
@@ -78,7 +96,7 @@ pub fn choose_toolchain() -> Result<EbpfToolchain> {
         }
     }
     Err(src.missing(
-        "no toolchain can build core for bpfel-unknown-none: install rustup's nightly with `rustup toolchain install nightly --component rust-src`, or a rustc with its library sources",
+        "no toolchain can build core for bpfel-unknown-none: run `rustup toolchain install nightly --component rust-src`, or install a rustc with its library sources",
     ))
 }
 
@@ -88,79 +106,88 @@ pub fn build(
     opts: &BuildOptions,
     p: &mut Progress<'_>,
 ) -> Result<(Vec<Artifact>, String)> {
+    if opts.arch != Arch::host() {
+        return Err(Error::usage(format!(
+            "cross-building Rust projects for {} is not supported yet: build on a {} host",
+            opts.arch, opts.arch
+        )));
+    }
     let toolchain = choose_toolchain()?;
     tools::tool("bpf-linker").require()?;
     let name = &m.package.name;
-    let ebpf_dir = root.join(format!("{name}-ebpf"));
-    if !ebpf_dir.join("Cargo.toml").is_file() {
+    if !root.join(format!("{name}-ebpf/Cargo.toml")).is_file() {
         return Err(Error::usage(format!(
             "no eBPF crate at {}: a Rust project has `{name}` (user space), `{name}-common` and `{name}-ebpf` crates",
-            ebpf_dir.display()
+            root.join(format!("{name}-ebpf")).display()
         )));
     }
     p.status(
         "Toolchain",
         format_args!("eBPF crate: {}", toolchain.describe()),
     );
-    let target = format!("{}-unknown-none", opts.arch.bpf_target());
-    let target_dir = root.join("target");
-    let mut argv: Vec<OsString> = Vec::new();
-    let mut env: Vec<(&str, OsString)> = Vec::new();
-    match &toolchain {
-        EbpfToolchain::RustupNightly => {
-            argv.extend(["cargo", "+nightly"].map(OsString::from));
-        }
-        EbpfToolchain::Bootstrap { rustc, cargo } => {
-            argv.push(cargo.clone().into());
-            env.push(("RUSTC_BOOTSTRAP", "1".into()));
-            env.push(("RUSTC", rustc.clone().into()));
-        }
-    }
-    argv.extend(
-        [
-            "build",
-            "--release",
-            "--target",
-            &target,
-            "-Z",
-            "build-std=core",
-            "--target-dir",
-        ]
-        .map(OsString::from),
-    );
-    argv.push(target_dir.clone().into());
-    env.push(("CARGO_CFG_BPF_TARGET_ARCH", opts.arch.name().into()));
-    p.status("Compiling", format_args!("{name}-ebpf ({target})"));
-    p.run(&format!("building {name}-ebpf"), &argv, &env, &ebpf_dir)?;
-    let built = target_dir
-        .join(&target)
-        .join("release")
-        .join(format!("{name}-ebpf"));
-    let obj = p.out_dir().join(format!("{name}.bpf.o"));
-    std::fs::copy(&built, &obj).map_err(Error::io("copy", &built))?;
-
-    let mut argv: Vec<OsString> = ["cargo", "build", "-p", name.as_str()]
-        .map(OsString::from)
-        .to_vec();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut argv: Vec<OsString> = vec![
+        cargo,
+        "build".into(),
+        "-p".into(),
+        name.into(),
+        "--message-format=json-render-diagnostics".into(),
+    ];
     if opts.release {
         argv.push("--release".into());
     }
-    p.status("Compiling", format_args!("{name} (user space)"));
-    p.run(
-        &format!("building {name}"),
-        &argv,
-        &[("CARGO_EBPF_OBJECT", obj.clone().into())],
-        root,
-    )?;
-    let profile = if opts.release { "release" } else { "debug" };
-    let bin_src = target_dir.join(profile).join(name);
+    p.status("Compiling", format_args!("{name} and {name}-ebpf (cargo)"));
+    let messages =
+        p.run_capturing_stdout(&format!("building {name}"), &argv, &toolchain.env(), root)?;
+
+    let mut out_dir = None;
+    let mut binary = None;
+    let mut fresh = true;
+    for msg in Message::parse_stream(messages.as_slice()) {
+        match msg.map_err(Error::io("read cargo's output for", root))? {
+            Message::BuildScriptExecuted(s) if package_is(&s.package_id.repr, name) => {
+                out_dir = Some(PathBuf::from(s.out_dir.into_std_path_buf()));
+            }
+            Message::CompilerArtifact(a) if a.target.name == *name => {
+                fresh &= a.fresh;
+                if let Some(exe) = a.executable {
+                    binary = Some(exe.into_std_path_buf());
+                }
+            }
+            Message::CompilerArtifact(a) => fresh &= a.fresh,
+            _ => {}
+        }
+    }
+    let (Some(out_dir), Some(binary)) = (out_dir, binary) else {
+        return Err(Error::usage(format!(
+            "cargo built no `{name}` binary with a build script; the user crate must be named `{name}` and build `{name}-ebpf` from build.rs"
+        )));
+    };
+    let built_obj = out_dir.join(format!("{name}.bpf.o"));
+    let obj = p.out_dir().join(format!("{name}.bpf.o"));
     let bin = p.out_dir().join(name);
-    std::fs::copy(&bin_src, &bin).map_err(Error::io("copy", &bin_src))?;
+    for (from, to) in [(&built_obj, &obj), (&binary, &bin)] {
+        let same = std::fs::read(from).ok() == std::fs::read(to).ok();
+        if !same {
+            let bytes = std::fs::read(from).map_err(Error::io("read", from))?;
+            crate::fsutil::write_atomic(to, &bytes, to == &bin)?;
+        }
+    }
     Ok((
         vec![
-            Artifact::bpf_object(obj, opts.arch, true)?,
-            Artifact::user_binary(bin, opts.arch, true),
+            Artifact::bpf_object(obj, opts.arch, !fresh)?,
+            Artifact::user_binary(bin, opts.arch, !fresh),
         ],
         toolchain.describe(),
     ))
+}
+
+/// Whether a cargo package id names the package `name` (both the
+/// `path+file://...#name@version` and the older `name version (...)` forms).
+fn package_is(id: &str, name: &str) -> bool {
+    id.split_whitespace().next() == Some(name)
+        || id.rsplit_once('#').is_some_and(|(path, rest)| {
+            rest.split('@').next() == Some(name)
+                || (!rest.contains('@') && path.ends_with(&format!("/{name}")))
+        })
 }

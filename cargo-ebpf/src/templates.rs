@@ -6,9 +6,10 @@
 //! - `ci/`: the GitHub Actions and Gitee Go pipelines (left out by `--ci none`);
 //! - `bpf/`: kernel-side C shared by the C and Go templates, `<type>.bpf.c.hbs`
 //!   and `<type>.h.hbs`, with `_*.hbs` partials;
-//! - `<lang>/base/`: every project of a language; `<lang>/main/<type>.*.hbs`:
-//!   the type's user space (partial `user_main`); `<lang>/ebpf/<type>.*.hbs`:
-//!   a Rust type's kernel side (partial `ebpf_main`); `<lang>/_*.hbs`: partials;
+//! - `<lang>/base/`: every project of a language; `<lang>/<dir>/<type>.*.hbs`:
+//!   the type's piece `<dir>` (partial `type_<dir>`): `main` is its user
+//!   space, Rust adds `ebpf` (kernel side) and `common` (shared types);
+//!   `<lang>/_*.hbs`: partials;
 //! - `programs.toml`: each template's programs and default attach arguments;
 //! - `<lang>/unsupported.toml`: types a language cannot do, and why.
 //!
@@ -182,6 +183,11 @@ pub fn context(req: &Request) -> Result<serde_json::Value> {
             })
         })
         .collect();
+    let license_c = if entry.license.is_some() {
+        "GPL"
+    } else {
+        "Dual BSD/GPL"
+    };
     // The command-line arguments the README and CI use to run the program.
     let mut run_args = Vec::new();
     if let Some(first) = entry.programs.first() {
@@ -203,6 +209,9 @@ pub fn context(req: &Request) -> Result<serde_json::Value> {
         "section": info.template_section,
         "license": entry.license.as_deref().unwrap_or("GPL-2.0-only OR BSD-2-Clause"),
         "gpl_only": entry.license.is_some(),
+        // The license string the kernel checks (`char LICENSE[] SEC("license")`).
+        "license_c": license_c,
+        "license_len": license_c.len() + 1,
         "programs": programs,
         "run_args": run_args.join(" "),
         "events": info.output == ebpf_kinds::Output::Events,
@@ -236,12 +245,18 @@ pub fn render(req: &Request) -> Result<Vec<RenderedFile>> {
                 .map_err(|e| template_err(&path)(e.to_string()))?;
         }
     }
-    let main = main_template(req.lang, req.ty).expect("checked by unsupported_reason");
-    hb.register_partial("user_main", utf8(main)?)
-        .map_err(|e| template_err(&main.path().display().to_string())(e.to_string()))?;
-    if let Some(f) = type_template(req.lang, "ebpf", req.ty) {
-        hb.register_partial("ebpf_main", utf8(f)?)
-            .map_err(|e| template_err(&f.path().display().to_string())(e.to_string()))?;
+    // Per-type pieces: `<lang>/<dir>/<type>.*.hbs` becomes partial `type_<dir>`.
+    if let Some(lang_dir) = TEMPLATES.get_dir(lang) {
+        for d in lang_dir.dirs() {
+            let dir = d.path().file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if dir == "base" {
+                continue;
+            }
+            if let Some(f) = type_template(req.lang, dir, req.ty) {
+                hb.register_partial(&format!("type_{dir}"), utf8(f)?)
+                    .map_err(|e| template_err(&f.path().display().to_string())(e.to_string()))?;
+            }
+        }
     }
 
     let ctx = context(req)?;
