@@ -146,7 +146,7 @@ pub fn build(
     for msg in Message::parse_stream(messages.as_slice()) {
         match msg.map_err(Error::io("read cargo's output for", root))? {
             Message::BuildScriptExecuted(s) if package_is(&s.package_id.repr, name) => {
-                out_dir = Some(PathBuf::from(s.out_dir.into_std_path_buf()));
+                out_dir = Some(s.out_dir.into_std_path_buf());
             }
             Message::CompilerArtifact(a) if a.target.name == *name => {
                 fresh &= a.fresh;
