@@ -1,6 +1,6 @@
 //! End-to-end tests: the real `cargo-ebpf` binary, real compilers, and (as
 //! root) the real kernel. Template projects are generated and built once,
-//! into one temporary directory shared by all tests of this binary.
+//! into one directory shared by all tests of this binary.
 
 mod util;
 
@@ -28,15 +28,28 @@ const TYPES: [&str; 14] = [
     "lsm",
 ];
 
+/// The tests' working directory, under cargo's target directory: the
+/// projects are made anew on each run, while the shared Rust target beside
+/// them is kept as a cache between runs.
 fn workdir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("cargo-ebpf-e2e-")
-            .tempdir()
-            .unwrap()
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for e in entries.flatten() {
+                if e.file_name() != "rust-target" {
+                    let p = e.path();
+                    let _ = if p.is_dir() {
+                        std::fs::remove_dir_all(&p)
+                    } else {
+                        std::fs::remove_file(&p)
+                    };
+                }
+            }
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     })
-    .path()
 }
 
 /// A Go module proxy made from Debian's Go sources (ci/go-offline-proxy.py):
