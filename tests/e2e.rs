@@ -74,14 +74,24 @@ fn go_env() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// `cargo-ebpf ebpf ARGS` with the Go proxy set up.
+/// Rust projects share one target directory and one build of `core` for
+/// the eBPF target, so aya and its dependencies are compiled once for all.
+fn rust_env() -> Vec<(&'static str, String)> {
+    let shared = workdir().join("rust-target");
+    vec![
+        ("CARGO_TARGET_DIR", shared.display().to_string()),
+        ("EBPF_TARGET_DIR", shared.join("ebpf").display().to_string()),
+    ]
+}
+
+/// `cargo-ebpf ebpf ARGS` with the Go proxy and the shared Rust target set up.
 fn cargo_ebpf_go(dir: &Path, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(bin());
     cmd.arg("ebpf")
         .args(args)
         .current_dir(dir)
         .env_remove("CLANG");
-    for (k, v) in go_env() {
+    for (k, v) in go_env().into_iter().chain(rust_env()) {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
