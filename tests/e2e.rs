@@ -604,15 +604,24 @@ fn templates_run_in_the_kernel_and_leave_nothing(lang: &str) {
         .output()
         .unwrap());
     let tgt = target.to_str().unwrap();
-    let dir = c_project("uprobe");
-    let (code, out, err) = run_for(&dir, &["--binary", tgt, "--symbol", "tick"], 3, || {
-        Command::new(&target)
-            .arg("10")
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-    });
-    assert_eq!(code, 0, "{err}");
+    // Probes `tick` in the test binary while it calls it `ticks` times.
+    let probe_ticker = |ty: &str, ticks: &str| {
+        let (code, out, err) = run_for(
+            &c_project(ty),
+            &["--binary", tgt, "--symbol", "tick"],
+            3,
+            || {
+                let status = Command::new(&target)
+                    .arg(ticks)
+                    .stdout(Stdio::null())
+                    .status();
+                assert!(status.unwrap().success());
+            },
+        );
+        assert_eq!(code, 0, "{ty}: {err}");
+        out
+    };
+    let out = probe_ticker("uprobe", "10");
     let calls = out
         .lines()
         .filter(|l| l.contains("ticker"))
@@ -620,15 +629,7 @@ fn templates_run_in_the_kernel_and_leave_nothing(lang: &str) {
         .max()
         .unwrap_or(0);
     assert_eq!(calls, 10, "{out}");
-    let dir = c_project("uretprobe");
-    let (code, out, err) = run_for(&dir, &["--binary", tgt, "--symbol", "tick"], 3, || {
-        Command::new(&target)
-            .arg("4")
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-    });
-    assert_eq!(code, 0, "{err}");
+    let out = probe_ticker("uretprobe", "4");
     let rets: Vec<&str> = out
         .lines()
         .filter(|l| l.contains("ticker"))

@@ -109,22 +109,26 @@ impl Ctx {
         }
     }
 
-    /// Runs `argv`; the tool's own output passes through, so compiler errors
-    /// are shown as the compiler printed them.
-    fn run(
+    /// Runs `argv` in `dir`. Its stderr passes through, so compiler errors
+    /// are shown as the compiler printed them; its stdout is returned when
+    /// `capture`, else passed through (to stderr in JSON mode, keeping stdout
+    /// for JSON messages).
+    fn exec(
         &mut self,
         what: &str,
         argv: &[OsString],
         env: &[(&str, OsString)],
         dir: &Path,
-    ) -> Result<()> {
+        capture: bool,
+    ) -> Result<Vec<u8>> {
         self.commands_run += 1;
         let mut cmd = duct::cmd(&argv[0], &argv[1..]).dir(dir).unchecked();
         for (k, v) in env {
             cmd = cmd.env(k, v);
         }
-        if !self.progress {
-            // Keep stdout for JSON messages: tools' stdout goes to stderr.
+        if capture {
+            cmd = cmd.stdout_capture();
+        } else if !self.progress {
             cmd = cmd.stdout_to_stderr();
         }
         let out = cmd.run().map_err(|e| {
@@ -144,25 +148,23 @@ impl Ctx {
                 status: out.status.to_string(),
             });
         }
-        Ok(())
+        Ok(out.stdout)
+    }
+
+    fn run(
+        &mut self,
+        what: &str,
+        argv: &[OsString],
+        env: &[(&str, OsString)],
+        dir: &Path,
+    ) -> Result<()> {
+        self.exec(what, argv, env, dir, false).map(drop)
     }
 
     /// Runs `argv` with its stdout written atomically to `out`.
     fn run_to_file(&mut self, what: &str, argv: &[OsString], out: &Path) -> Result<()> {
-        self.commands_run += 1;
-        let res = duct::cmd(&argv[0], &argv[1..])
-            .stdout_capture()
-            .unchecked()
-            .run()
-            .map_err(Error::io("run", PathBuf::from(&argv[0])))?;
-        if !res.status.success() {
-            return Err(Error::ToolFailed {
-                what: what.to_string(),
-                command: shell_line(argv),
-                status: res.status.to_string(),
-            });
-        }
-        write_atomic(out, &res.stdout, false)
+        let stdout = self.exec(what, argv, &[], Path::new("."), true)?;
+        write_atomic(out, &stdout, false)
     }
 }
 
@@ -398,15 +400,6 @@ impl Progress<'_> {
     pub fn status(&self, verb: &str, what: impl std::fmt::Display) {
         self.ctx.status(verb, what)
     }
-    pub fn run(
-        &mut self,
-        what: &str,
-        argv: &[OsString],
-        env: &[(&str, OsString)],
-        dir: &Path,
-    ) -> Result<()> {
-        self.ctx.run(what, argv, env, dir)
-    }
     pub fn out_dir(&self) -> &Path {
         &self.ctx.out_dir
     }
@@ -418,25 +411,7 @@ impl Progress<'_> {
         env: &[(&str, OsString)],
         dir: &Path,
     ) -> Result<Vec<u8>> {
-        self.ctx.commands_run += 1;
-        let mut cmd = duct::cmd(&argv[0], &argv[1..])
-            .dir(dir)
-            .stdout_capture()
-            .unchecked();
-        for (k, v) in env {
-            cmd = cmd.env(k, v);
-        }
-        let out = cmd
-            .run()
-            .map_err(Error::io("run", PathBuf::from(&argv[0])))?;
-        if !out.status.success() {
-            return Err(Error::ToolFailed {
-                what: what.to_string(),
-                command: shell_line(argv),
-                status: out.status.to_string(),
-            });
-        }
-        Ok(out.stdout)
+        self.ctx.exec(what, argv, env, dir, true)
     }
 }
 

@@ -317,23 +317,9 @@ fn cmd_new(a: NewArgs) -> Result<()> {
         return Ok(());
     }
     let path = a.path.expect("clap requires PATH without --list");
-    let ci = match a.ci {
-        CiChoice::Github => Ci {
-            github: true,
-            gitee: false,
-        },
-        CiChoice::Gitee => Ci {
-            github: false,
-            gitee: true,
-        },
-        CiChoice::Both => Ci {
-            github: true,
-            gitee: true,
-        },
-        CiChoice::None => Ci {
-            github: false,
-            gitee: false,
-        },
+    let ci = Ci {
+        github: matches!(a.ci, CiChoice::Github | CiChoice::Both),
+        gitee: matches!(a.ci, CiChoice::Gitee | CiChoice::Both),
     };
     let files = new::new_project(&NewOptions {
         path: path.clone(),
