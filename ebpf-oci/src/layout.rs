@@ -1,0 +1,508 @@
+//! An OCI image layout directory (`oci-layout`, `index.json`,
+//! `blobs/sha256/...`) with tags as `org.opencontainers.image.ref.name`
+//! annotations, as skopeo's `oci:DIR:TAG` reads them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{
+    ANNOTATION_REF_NAME, Descriptor, Digest, ImageIndex, ImageIndexBuilder, ImageManifest,
+    MediaType, OciLayoutBuilder,
+};
+use sha2::{Digest as _, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("failed to {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} is not an OCI image layout: {why}", path.display())]
+    InvalidLayout { path: PathBuf, why: String },
+    #[error("blob {expected} in {} is corrupted (its content hashes to {actual}); remove the image and package or pull it again", path.display())]
+    Corrupt {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error("blob {digest} is missing from {}", path.display())]
+    MissingBlob { path: PathBuf, digest: String },
+    #[error("no image tagged `{0}` in the store")]
+    UnknownTag(String),
+    #[error("an image tagged `{0}` exists already; remove it first or choose another tag")]
+    TagExists(String),
+    #[error("invalid tag `{0}`: use letters, digits, `.`, `_`, `-`, `:` and `/`")]
+    InvalidTag(String),
+}
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256_digest(bytes: &[u8]) -> Digest {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+        .parse()
+        .expect("a sha256 digest is a valid digest")
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().expect("store paths have a parent");
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(io("create a temporary file in", dir))?;
+    tmp.write_all(bytes).map_err(io("write", path))?;
+    tmp.as_file().sync_all().map_err(io("write", path))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+        .map_err(io("write", path))?;
+    tmp.persist(path).map_err(|e| StoreError::Io {
+        action: "write",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
+
+/// A tag: what `org.opencontainers.image.ref.name` may hold here.
+fn check_tag(tag: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag.len() <= 255
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-:/@".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidTag(tag.into()))
+    }
+}
+
+/// An OCI image layout on disk.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// Opens the layout at `root`, creating an empty one if the directory is
+    /// missing or empty.
+    pub fn open_or_create(root: impl Into<PathBuf>) -> Result<Layout> {
+        let root = root.into();
+        let empty = std::fs::read_dir(&root)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(true);
+        if empty {
+            std::fs::create_dir_all(root.join("blobs/sha256"))
+                .map_err(io("create the store at", &root))?;
+            let layout = OciLayoutBuilder::default()
+                .image_layout_version("1.0.0")
+                .build()
+                .expect("a complete oci-layout");
+            let text = serde_json::to_vec(&layout).expect("oci-layout serializes");
+            write_atomic(&root.join("oci-layout"), &text)?;
+            let store = Layout { root };
+            store.write_index(&empty_index())?;
+            return Ok(store);
+        }
+        Layout::open(root)
+    }
+
+    /// Opens an existing layout, checking its `oci-layout` file.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Layout> {
+        let root = root.into();
+        let marker = root.join("oci-layout");
+        let text = std::fs::read(&marker).map_err(|e| StoreError::InvalidLayout {
+            path: root.clone(),
+            why: format!("cannot read oci-layout ({e})"),
+        })?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&text).map_err(|e| StoreError::InvalidLayout {
+                path: root.clone(),
+                why: format!("oci-layout is not JSON ({e})"),
+            })?;
+        if v["imageLayoutVersion"] != "1.0.0" {
+            return Err(StoreError::InvalidLayout {
+                path: root,
+                why: format!("unsupported imageLayoutVersion {}", v["imageLayoutVersion"]),
+            });
+        }
+        std::fs::create_dir_all(root.join("blobs/sha256")).map_err(io("create", &root))?;
+        Ok(Layout { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root
+            .join("blobs")
+            .join(digest.algorithm().as_ref())
+            .join(digest.digest())
+    }
+
+    /// Stores `bytes` and returns their digest. A blob already present and
+    /// intact is not written again.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<Digest> {
+        let digest = sha256_digest(bytes);
+        let path = self.blob_path(&digest);
+        if self.read_blob(&digest).is_err() {
+            write_atomic(&path, bytes)?;
+        }
+        Ok(digest)
+    }
+
+    /// Reads a blob, verifying that its content matches its digest.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let path = self.blob_path(digest);
+        let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::MissingBlob {
+                path: self.root.clone(),
+                digest: digest.to_string(),
+            },
+            _ => StoreError::Io {
+                action: "read",
+                path: path.clone(),
+                source: e,
+            },
+        })?;
+        let actual = sha256_digest(&bytes);
+        if actual.digest() != digest.digest() {
+            return Err(StoreError::Corrupt {
+                path,
+                expected: digest.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Stores a JSON document (manifest, index, config) as a blob and returns
+    /// its descriptor.
+    pub fn put_json(
+        &self,
+        media_type: MediaType,
+        value: &impl serde::Serialize,
+    ) -> Result<Descriptor> {
+        let bytes = serde_json::to_vec(value).expect("OCI documents serialize");
+        let digest = self.put_blob(&bytes)?;
+        Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
+    }
+
+    /// The top-level index (`index.json`).
+    pub fn index(&self) -> Result<ImageIndex> {
+        let path = self.root.join("index.json");
+        let text = std::fs::read(&path).map_err(io("read", &path))?;
+        serde_json::from_slice(&text).map_err(|e| StoreError::InvalidLayout {
+            path: self.root.clone(),
+            why: format!("index.json is invalid ({e})"),
+        })
+    }
+
+    fn write_index(&self, index: &ImageIndex) -> Result<()> {
+        let text = serde_json::to_vec_pretty(index).expect("an index serializes");
+        write_atomic(&self.root.join("index.json"), &text)
+    }
+
+    /// Holds the store's lock while `f` reads and rewrites index.json, so two
+    /// processes tagging at once do not lose each other's tags.
+    fn with_index<T>(&self, f: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
+        let lock_path = self.root.join(".lock");
+        let lock = File::create(&lock_path).map_err(io("create", &lock_path))?;
+        lock.lock().map_err(io("lock", &lock_path))?;
+        let mut index = self.index()?;
+        let out = f(&mut index)?;
+        self.write_index(&index)?;
+        Ok(out)
+    }
+
+    /// Tags `desc` (a manifest or an index) as `tag`. Refuses an existing tag
+    /// unless `replace`.
+    pub fn tag(&self, tag: &str, desc: &Descriptor, replace: bool) -> Result<()> {
+        check_tag(tag)?;
+        self.with_index(|index| {
+            let mut manifests = index.manifests().clone();
+            if let Some(pos) = manifests.iter().position(|d| ref_name(d) == Some(tag)) {
+                if !replace {
+                    return Err(StoreError::TagExists(tag.into()));
+                }
+                manifests.remove(pos);
+            }
+            let mut tagged = desc.clone();
+            let mut annotations = tagged.annotations().clone().unwrap_or_default();
+            annotations.insert(ANNOTATION_REF_NAME.to_string(), tag.to_string());
+            tagged.set_annotations(Some(annotations));
+            manifests.push(tagged);
+            index.set_manifests(manifests);
+            Ok(())
+        })
+    }
+
+    /// The descriptor tagged `tag`.
+    pub fn resolve(&self, tag: &str) -> Result<Descriptor> {
+        self.index()?
+            .manifests()
+            .iter()
+            .find(|d| ref_name(d) == Some(tag))
+            .cloned()
+            .ok_or_else(|| StoreError::UnknownTag(tag.into()))
+    }
+
+    /// Removes a tag and returns what it pointed to. Blobs stay until `gc`.
+    pub fn untag(&self, tag: &str) -> Result<Descriptor> {
+        self.with_index(|index| {
+            let mut manifests = index.manifests().clone();
+            let pos = manifests
+                .iter()
+                .position(|d| ref_name(d) == Some(tag))
+                .ok_or_else(|| StoreError::UnknownTag(tag.into()))?;
+            let removed = manifests.remove(pos);
+            index.set_manifests(manifests);
+            Ok(removed)
+        })
+    }
+
+    /// Every tag with its descriptor, sorted by tag.
+    pub fn tags(&self) -> Result<Vec<(String, Descriptor)>> {
+        let mut tags: Vec<(String, Descriptor)> = self
+            .index()?
+            .manifests()
+            .iter()
+            .filter_map(|d| ref_name(d).map(|t| (t.to_string(), d.clone())))
+            .collect();
+        tags.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(tags)
+    }
+
+    /// The digests reachable from `desc`: itself and, for manifests and
+    /// indexes, their config, layers and sub-manifests.
+    pub fn reachable(&self, desc: &Descriptor, into: &mut BTreeSet<String>) -> Result<()> {
+        if !into.insert(desc.digest().to_string()) {
+            return Ok(());
+        }
+        match desc.media_type() {
+            MediaType::ImageManifest => {
+                let m: ImageManifest = serde_json::from_slice(&self.read_blob(desc.digest())?)
+                    .map_err(|e| StoreError::InvalidLayout {
+                        path: self.root.clone(),
+                        why: format!("manifest {} is invalid ({e})", desc.digest()),
+                    })?;
+                into.insert(m.config().digest().to_string());
+                for l in m.layers() {
+                    into.insert(l.digest().to_string());
+                }
+            }
+            MediaType::ImageIndex => {
+                let i: ImageIndex = serde_json::from_slice(&self.read_blob(desc.digest())?)
+                    .map_err(|e| StoreError::InvalidLayout {
+                        path: self.root.clone(),
+                        why: format!("index {} is invalid ({e})", desc.digest()),
+                    })?;
+                for d in i.manifests() {
+                    self.reachable(d, into)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Removes blobs no tag reaches (and stale temporary files). Returns how
+    /// many files were removed.
+    pub fn gc(&self) -> Result<usize> {
+        let _lock = {
+            let lock_path = self.root.join(".lock");
+            let lock = File::create(&lock_path).map_err(io("create", &lock_path))?;
+            lock.lock().map_err(io("lock", &lock_path))?;
+            lock
+        };
+        let mut keep = BTreeSet::new();
+        for d in self.index()?.manifests() {
+            self.reachable(d, &mut keep)?;
+        }
+        let dir = self.root.join("blobs/sha256");
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&dir).map_err(io("read", &dir))? {
+            let entry = entry.map_err(io("read", &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&format!("sha256:{name}")) {
+                std::fs::remove_file(entry.path()).map_err(io("remove", &entry.path()))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn empty_index() -> ImageIndex {
+    ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(Vec::new())
+        .build()
+        .expect("a complete index")
+}
+
+fn ref_name(d: &Descriptor) -> Option<&str> {
+    d.annotations()
+        .as_ref()
+        .and_then(|a: &HashMap<String, String>| a.get(ANNOTATION_REF_NAME))
+        .map(String::as_str)
+}
+
+#[cfg(test)]
+mod tests {
+    use oci_spec::image::{DescriptorBuilder, ImageManifestBuilder};
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::open_or_create(dir.path().join("store")).unwrap();
+        (dir, layout)
+    }
+
+    fn image(layout: &Layout, content: &[u8]) -> Descriptor {
+        let layer = layout.put_blob(content).unwrap();
+        let config = layout.put_blob(b"{}").unwrap();
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(Descriptor::new(MediaType::ImageConfig, 2, config))
+            .layers(vec![
+                DescriptorBuilder::default()
+                    .media_type(MediaType::ImageLayerGzip)
+                    .size(content.len() as u64)
+                    .digest(layer)
+                    .build()
+                    .unwrap(),
+            ])
+            .build()
+            .unwrap();
+        layout
+            .put_json(MediaType::ImageManifest, &manifest)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_new_store_is_a_valid_layout() {
+        let (_d, layout) = store();
+        let marker: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(layout.root().join("oci-layout")).unwrap())
+                .unwrap();
+        assert_eq!(marker["imageLayoutVersion"], "1.0.0");
+        assert!(layout.index().unwrap().manifests().is_empty());
+        assert_eq!(layout.index().unwrap().schema_version(), 2);
+        Layout::open(layout.root()).unwrap();
+    }
+
+    #[test]
+    fn blobs_are_content_addressed_and_verified_on_read() {
+        let (_d, layout) = store();
+        let digest = layout.put_blob(b"bytecode").unwrap();
+        assert_eq!(
+            digest.to_string(),
+            format!("sha256:{}", hex::encode(Sha256::digest(b"bytecode")))
+        );
+        assert_eq!(layout.read_blob(&digest).unwrap(), b"bytecode");
+        // One flipped byte is caught, with both digests in the message.
+        let path = layout.blob_path(&digest);
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[0] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let err = layout.read_blob(&digest).unwrap_err().to_string();
+        assert!(
+            err.contains("is corrupted") && err.contains(&digest.to_string()),
+            "{err}"
+        );
+        // Putting the blob again repairs it.
+        layout.put_blob(b"bytecode").unwrap();
+        assert_eq!(layout.read_blob(&digest).unwrap(), b"bytecode");
+    }
+
+    #[test]
+    fn tags_resolve_refuse_duplicates_and_untag() {
+        let (_d, layout) = store();
+        let one = image(&layout, b"one");
+        let two = image(&layout, b"two");
+        layout.tag("xdpcount:0.1.0", &one, false).unwrap();
+        assert_eq!(
+            layout.resolve("xdpcount:0.1.0").unwrap().digest(),
+            one.digest()
+        );
+        let err = layout
+            .tag("xdpcount:0.1.0", &two, false)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "an image tagged `xdpcount:0.1.0` exists already; remove it first or choose another tag"
+        );
+        layout.tag("xdpcount:0.1.0", &two, true).unwrap();
+        assert_eq!(
+            layout.resolve("xdpcount:0.1.0").unwrap().digest(),
+            two.digest()
+        );
+        layout.tag("latest", &two, false).unwrap();
+        let tags: Vec<String> = layout.tags().unwrap().into_iter().map(|t| t.0).collect();
+        assert_eq!(tags, ["latest", "xdpcount:0.1.0"]);
+        layout.untag("latest").unwrap();
+        assert!(matches!(
+            layout.resolve("latest"),
+            Err(StoreError::UnknownTag(_))
+        ));
+        assert!(matches!(
+            layout.tag("bad tag", &one, false),
+            Err(StoreError::InvalidTag(_))
+        ));
+    }
+
+    #[test]
+    fn gc_keeps_what_tags_reach_and_nothing_half_written_remains() {
+        let (_d, layout) = store();
+        let kept = image(&layout, b"kept");
+        let dropped = image(&layout, b"dropped");
+        layout.tag("kept:1", &kept, false).unwrap();
+        layout.tag("dropped:1", &dropped, false).unwrap();
+        layout.untag("dropped:1").unwrap();
+        // The dropped manifest and its layer go; the shared config stays.
+        assert_eq!(layout.gc().unwrap(), 2);
+        let mut reach = BTreeSet::new();
+        layout.reachable(&kept, &mut reach).unwrap();
+        for d in &reach {
+            let digest: Digest = d.parse().unwrap();
+            layout.read_blob(&digest).unwrap();
+        }
+        let stray: Vec<_> = std::fs::read_dir(layout.root().join("blobs/sha256"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .collect();
+        assert!(stray.is_empty());
+    }
+
+    #[test]
+    fn not_a_layout_is_one_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("file"), "x").unwrap();
+        let err = Layout::open_or_create(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("is not an OCI image layout: cannot read oci-layout"),
+            "{err}"
+        );
+    }
+}

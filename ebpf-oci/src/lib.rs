@@ -1,0 +1,9 @@
+//! The OCI side of cargo-ebpf: the local OCI image layout store that
+//! `package` writes to and `bpf-runtime` reads from (the embedded default:
+//! no registry needed). Every blob is content-addressed and verified on every
+//! read; every write is a temporary file renamed into place, so a crash never
+//! leaves a half-written blob or index visible.
+
+pub mod layout;
+
+pub use layout::{Layout, StoreError};
