@@ -203,6 +203,16 @@ impl Layout {
         Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
     }
 
+    /// Reads and parses the JSON document `desc` points to, verified.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, desc: &Descriptor) -> Result<T> {
+        serde_json::from_slice(&self.read_blob(desc.digest())?).map_err(|e| {
+            StoreError::InvalidLayout {
+                path: self.root.clone(),
+                why: format!("{} {} is invalid ({e})", desc.media_type(), desc.digest()),
+            }
+        })
+    }
+
     /// The top-level index (`index.json`).
     pub fn index(&self) -> Result<ImageIndex> {
         let path = self.root.join("index.json");
@@ -218,12 +228,18 @@ impl Layout {
         write_atomic(&self.root.join("index.json"), &text)
     }
 
-    /// Holds the store's lock while `f` reads and rewrites index.json, so two
-    /// processes tagging at once do not lose each other's tags.
-    fn with_index<T>(&self, f: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
+    /// The store's exclusive lock, held until the returned file is dropped.
+    fn lock(&self) -> Result<File> {
         let lock_path = self.root.join(".lock");
         let lock = File::create(&lock_path).map_err(io("create", &lock_path))?;
         lock.lock().map_err(io("lock", &lock_path))?;
+        Ok(lock)
+    }
+
+    /// Holds the store's lock while `f` reads and rewrites index.json, so two
+    /// processes tagging at once do not lose each other's tags.
+    fn with_index<T>(&self, f: impl FnOnce(&mut ImageIndex) -> Result<T>) -> Result<T> {
+        let _lock = self.lock()?;
         let mut index = self.index()?;
         let out = f(&mut index)?;
         self.write_index(&index)?;
@@ -296,22 +312,14 @@ impl Layout {
         }
         match desc.media_type() {
             MediaType::ImageManifest => {
-                let m: ImageManifest = serde_json::from_slice(&self.read_blob(desc.digest())?)
-                    .map_err(|e| StoreError::InvalidLayout {
-                        path: self.root.clone(),
-                        why: format!("manifest {} is invalid ({e})", desc.digest()),
-                    })?;
+                let m: ImageManifest = self.read_json(desc)?;
                 into.insert(m.config().digest().to_string());
                 for l in m.layers() {
                     into.insert(l.digest().to_string());
                 }
             }
             MediaType::ImageIndex => {
-                let i: ImageIndex = serde_json::from_slice(&self.read_blob(desc.digest())?)
-                    .map_err(|e| StoreError::InvalidLayout {
-                        path: self.root.clone(),
-                        why: format!("index {} is invalid ({e})", desc.digest()),
-                    })?;
+                let i: ImageIndex = self.read_json(desc)?;
                 for d in i.manifests() {
                     self.reachable(d, into)?;
                 }
@@ -324,12 +332,7 @@ impl Layout {
     /// Removes blobs no tag reaches (and stale temporary files). Returns how
     /// many files were removed.
     pub fn gc(&self) -> Result<usize> {
-        let _lock = {
-            let lock_path = self.root.join(".lock");
-            let lock = File::create(&lock_path).map_err(io("create", &lock_path))?;
-            lock.lock().map_err(io("lock", &lock_path))?;
-            lock
-        };
+        let _lock = self.lock()?;
         let mut keep = BTreeSet::new();
         for d in self.index()?.manifests() {
             self.reachable(d, &mut keep)?;

@@ -7,6 +7,17 @@ use oci_spec::image::{
     Descriptor, ImageConfigurationBuilder, ImageManifestBuilder, MediaType, RootFsBuilder,
 };
 
+/// Runs skopeo, asserts success, returns its stdout.
+fn skopeo(args: &[&str]) -> Vec<u8> {
+    let out = Command::new("skopeo").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "skopeo {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 #[test]
 fn skopeo_inspects_and_copies_a_stored_image() {
     if Command::new("skopeo").arg("--version").output().is_err() {
@@ -59,16 +70,8 @@ fn skopeo_inspects_and_copies_a_stored_image() {
     store.tag("demo:0.1.0", &desc, false).unwrap();
 
     let src = format!("oci:{}:demo:0.1.0", store.root().display());
-    let out = Command::new("skopeo")
-        .args(["inspect", "--raw", &src])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let raw: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let raw: serde_json::Value =
+        serde_json::from_slice(&skopeo(&["inspect", "--raw", &src])).unwrap();
     assert_eq!(
         raw["layers"][0]["digest"],
         manifest.layers()[0].digest().to_string()
@@ -77,15 +80,7 @@ fn skopeo_inspects_and_copies_a_stored_image() {
     // A copy verifies every blob; it lands with the same manifest digest.
     let copy = dir.path().join("copy");
     let dst = format!("oci:{}:demo:0.1.0", copy.display());
-    let out = Command::new("skopeo")
-        .args(["copy", "--quiet", "--preserve-digests", &src, &dst])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    skopeo(&["copy", "--quiet", "--preserve-digests", &src, &dst]);
     let copied = Layout::open(&copy).unwrap();
     assert_eq!(
         copied.resolve("demo:0.1.0").unwrap().digest(),
