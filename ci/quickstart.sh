@@ -17,5 +17,5 @@ set -x
 cargo ebpf new xdpcount --lang c --type xdp
 cd xdpcount
 cargo ebpf build
-{ sleep 1; for i in $(seq 20); do echo "hello $i" > /dev/udp/127.0.0.1/9; done; } &
+( set +x; sleep 1; for i in $(seq 20); do echo "hello $i" > /dev/udp/127.0.0.1/9; done ) &   # 20 UDP packets to count
 ./target/ebpf/"$(uname -m)"/xdpcount --iface lo --duration 4
