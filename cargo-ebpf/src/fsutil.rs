@@ -1,35 +1,29 @@
-//! Writing files so that nothing is ever half-written: a temporary file in
-//! the same directory, then a rename.
+//! File helpers for cargo-ebpf: atomic writes (nothing is ever half-written)
+//! and directory listings.
 
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
 /// Writes `contents` to `path` atomically, creating parent directories.
 pub fn write_atomic(path: &Path, contents: &[u8], executable: bool) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(Error::io("create a temporary file in", dir))?;
-    tmp.write_all(contents)
-        .map_err(Error::io("write", tmp.path().to_path_buf()))?;
-    // Temporary files are private (0600); the result is an ordinary file.
-    use std::os::unix::fs::PermissionsExt;
     let mode = if executable { 0o755 } else { 0o644 };
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
-        .map_err(Error::io("set permissions of", path))?;
-    tmp.persist(path).map_err(|e| Error::Io {
-        action: "write",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    ebpf_oci::fs::write_atomic(path, contents, mode, false).map_err(|e| Error::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
+    })
+}
+
+/// The files in `dir` that `keep` accepts, sorted.
+pub fn files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(Error::io("read directory", dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| keep(p))
+        .collect();
+    found.sort();
+    Ok(found)
 }
 
 /// Modification time, or `None` when the file does not exist.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use ebpf_kinds::{ProgramType, classify_section};
 
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{files, write_atomic};
 use crate::lang::Language;
 use crate::manifest::{self, Build, Manifest, Package, Program};
 use crate::templates::{self, Ci, Request};
@@ -232,13 +232,7 @@ pub fn init_project(opts: &InitOptions) -> Result<Manifest> {
     };
     let mut programs = Vec::new();
     if let Some(sub) = bpf_dir {
-        let mut sources: Vec<PathBuf> = std::fs::read_dir(dir.join(sub))
-            .map_err(Error::io("read directory", dir.join(sub)))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| is_bpf_source(p))
-            .collect();
-        sources.sort();
-        for src in sources {
+        for src in files(&dir.join(sub), is_bpf_source)? {
             let text = std::fs::read_to_string(&src).map_err(Error::io("read", &src))?;
             for (section, name) in scan_programs(&text) {
                 if let Some(s) = classify_section(&section) {
@@ -293,9 +287,7 @@ pub fn is_bpf_source(p: &Path) -> bool {
 }
 
 fn has_bpf_sources(dir: &Path) -> bool {
-    std::fs::read_dir(dir)
-        .map(|d| d.filter_map(|e| e.ok()).any(|e| is_bpf_source(&e.path())))
-        .unwrap_or(false)
+    files(dir, is_bpf_source).is_ok_and(|f| !f.is_empty())
 }
 
 #[cfg(test)]

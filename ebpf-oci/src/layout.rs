@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use oci_spec::image::{
@@ -57,24 +56,13 @@ pub fn sha256_digest(bytes: &[u8]) -> Digest {
         .expect("a sha256 digest is a valid digest")
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory.
+/// Writes a store file durably through a temporary file and a rename.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().expect("store paths have a parent");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
-        .tempfile_in(dir)
-        .map_err(io("create a temporary file in", dir))?;
-    tmp.write_all(bytes).map_err(io("write", path))?;
-    tmp.as_file().sync_all().map_err(io("write", path))?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-        .map_err(io("write", path))?;
-    tmp.persist(path).map_err(|e| StoreError::Io {
-        action: "write",
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
+    crate::fs::write_atomic(path, bytes, 0o644, true).map_err(|e| StoreError::Io {
+        action: e.action,
+        path: e.path,
+        source: e.source,
+    })
 }
 
 /// A tag: what `org.opencontainers.image.ref.name` may hold here.

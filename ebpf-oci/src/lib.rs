@@ -4,6 +4,7 @@
 //! read; every write is a temporary file renamed into place, so a crash never
 //! leaves a half-written blob or index visible.
 
+pub mod fs;
 pub mod layer;
 pub mod layout;
 

@@ -1,0 +1,55 @@
+//! Writing files so that nothing is ever half-written: a temporary file in
+//! the same directory, then a rename. Shared by the store and cargo-ebpf.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// What failed while writing a file, and where.
+#[derive(Debug)]
+pub struct WriteError {
+    pub action: &'static str,
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+/// Writes `contents` to `path` atomically with permissions `mode`, creating
+/// parent directories. `durable` also flushes the data to disk before the
+/// rename, for files whose loss after a crash matters (the store).
+pub fn write_atomic(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    durable: bool,
+) -> Result<(), WriteError> {
+    let fail = |action: &'static str, path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WriteError {
+            action,
+            path,
+            source,
+        }
+    };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(fail("create directory", dir))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .map_err(fail("create a temporary file in", dir))?;
+    tmp.write_all(contents).map_err(fail("write", tmp.path()))?;
+    if durable {
+        tmp.as_file().sync_all().map_err(fail("write", path))?;
+    }
+    // Temporary files are private (0600); the result is an ordinary file.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
+        .map_err(fail("set permissions of", path))?;
+    tmp.persist(path).map_err(|e| WriteError {
+        action: "write",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    Ok(())
+}
