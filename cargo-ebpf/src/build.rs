@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::arch::Arch;
 use crate::error::{Error, Result};
-use crate::fsutil::{mtime, write_atomic};
+use crate::fsutil::{files, mtime, write_atomic};
 use crate::lang::{self, Language};
 use crate::manifest::{self, Manifest};
 use crate::new::is_bpf_source;
@@ -230,79 +230,86 @@ fn depfile_inputs(dep: &Path) -> Option<Vec<PathBuf>> {
     Some(deps.split_whitespace().map(PathBuf::from).collect())
 }
 
-/// clang's system include directories, added with -idirafter so that
-/// `<linux/types.h>` and friends resolve under `-target bpf` (as
-/// libbpf-bootstrap does). Cached per clang binary.
-fn clang_system_includes(clang: &Path, cache_dir: &Path) -> Result<Vec<PathBuf>> {
-    let stamp = format!(
-        "{}\n{:?}\n",
-        clang.display(),
-        mtime(&std::fs::canonicalize(clang).unwrap_or_else(|_| clang.to_path_buf()))
-    );
-    let cache = cache_dir.join("clang-includes");
+/// A fact about `clang` kept in `cache_dir/name`, valid while the clang
+/// binary is unchanged (same path and modification time): asking clang costs
+/// a process, and a no-op build must run none.
+fn cached_for_clang(
+    clang: &Path,
+    cache_dir: &Path,
+    name: &str,
+    compute: impl FnOnce() -> Result<String>,
+) -> Result<String> {
+    let resolved = std::fs::canonicalize(clang).unwrap_or_else(|_| clang.to_path_buf());
+    let stamp = format!("{}\n{:?}\n", clang.display(), mtime(&resolved));
+    let cache = cache_dir.join(name);
     if let Ok(text) = std::fs::read_to_string(&cache)
-        && let Some(rest) = text.strip_prefix(&stamp)
+        && let Some(value) = text.strip_prefix(&stamp)
     {
-        return Ok(rest.lines().map(PathBuf::from).collect());
+        return Ok(value.to_string());
     }
-    let out = duct::cmd!(clang, "-v", "-E", "-")
-        .stdin_bytes(Vec::new())
-        .stderr_to_stdout()
-        .stdout_capture()
-        .unchecked()
-        .run()
-        .map_err(Error::io("run", clang))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut dirs = Vec::new();
-    let mut inside = false;
-    for line in text.lines() {
-        if line.starts_with("#include <...> search starts here:") {
-            inside = true;
-        } else if line.starts_with("End of search list.") {
-            break;
-        } else if inside {
-            dirs.push(PathBuf::from(line.trim()));
-        }
-    }
-    let body: String = dirs.iter().map(|d| format!("{}\n", d.display())).collect();
-    write_atomic(&cache, format!("{stamp}{body}").as_bytes(), false)?;
-    Ok(dirs)
+    let value = compute()?;
+    write_atomic(&cache, format!("{stamp}{value}").as_bytes(), false)?;
+    Ok(value)
 }
 
-/// Checks that clang can compile eBPF (version 11 or newer).
+/// clang's system include directories, added with -idirafter so that
+/// `<linux/types.h>` and friends resolve under `-target bpf` (as
+/// libbpf-bootstrap does).
+fn clang_system_includes(clang: &Path, cache_dir: &Path) -> Result<Vec<PathBuf>> {
+    let text = cached_for_clang(clang, cache_dir, "clang-includes", || {
+        let out = duct::cmd!(clang, "-v", "-E", "-")
+            .stdin_bytes(Vec::new())
+            .stderr_to_stdout()
+            .stdout_capture()
+            .unchecked()
+            .run()
+            .map_err(Error::io("run", clang))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut dirs = String::new();
+        let mut inside = false;
+        for line in text.lines() {
+            if line.starts_with("#include <...> search starts here:") {
+                inside = true;
+            } else if line.starts_with("End of search list.") {
+                break;
+            } else if inside {
+                dirs.push_str(line.trim());
+                dirs.push('\n');
+            }
+        }
+        Ok(dirs)
+    })?;
+    Ok(text.lines().map(PathBuf::from).collect())
+}
+
+/// Checks that clang can compile eBPF (version 11 or newer); returns
+/// `clang N`.
 fn check_clang(clang: &Path, cache_dir: &Path) -> Result<String> {
-    let cache = cache_dir.join("clang-version");
-    let stamp = format!("{}\n{:?}\n", clang.display(), mtime(clang));
-    if let Ok(text) = std::fs::read_to_string(&cache)
-        && let Some(v) = text.strip_prefix(&stamp)
-    {
-        return Ok(v.trim().to_string());
-    }
-    let out = duct::cmd!(clang, "--version")
-        .stdout_capture()
-        .unchecked()
-        .run()
-        .map_err(Error::io("run", clang))?;
-    let first = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string();
-    let major: u32 = first
-        .split("version ")
-        .nth(1)
-        .and_then(|v| v.split('.').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    if major < 11 {
-        return Err(tools::tool("clang").missing(format!(
-            "{} is `{first}`; eBPF CO-RE needs clang 11 or newer",
-            clang.display()
-        )));
-    }
-    let version = format!("clang {major}");
-    write_atomic(&cache, format!("{stamp}{version}\n").as_bytes(), false)?;
-    Ok(version)
+    cached_for_clang(clang, cache_dir, "clang-version", || {
+        let out = duct::cmd!(clang, "--version")
+            .stdout_capture()
+            .unchecked()
+            .run()
+            .map_err(Error::io("run", clang))?;
+        let first = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let major: u32 = first
+            .split("version ")
+            .nth(1)
+            .and_then(|v| v.split('.').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if major < 11 {
+            return Err(tools::tool("clang").missing(format!(
+                "{} is `{first}`; eBPF CO-RE needs clang 11 or newer",
+                clang.display()
+            )));
+        }
+        Ok(format!("clang {major}"))
+    })
 }
 
 /// Lists the programs in an eBPF object, from its ELF sections and symbols.
@@ -422,13 +429,7 @@ impl Ctx {
 }
 
 fn bpf_sources(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(Error::io("read directory", dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| is_bpf_source(p))
-        .collect();
-    v.sort();
-    Ok(v)
+    files(dir, is_bpf_source)
 }
 
 fn includes_vmlinux(sources: &[PathBuf]) -> bool {
@@ -462,23 +463,35 @@ fn kernel_includes(
         let gen_dir = ctx.out_dir.join("include");
         let header = gen_dir.join("vmlinux.h");
         if !header.is_file() {
-            if arch != Arch::host() {
-                return Err(Error::usage(format!(
-                    "no vmlinux.h for {arch}: the running kernel's BTF is {}; run `cargo ebpf gen vmlinux --btf FILE --arch {arch} -o include/{arch}/vmlinux.h` with a BTF of a {arch} kernel",
-                    Arch::host()
-                )));
-            }
-            let btf = vmlinux::btf_source(None)?;
-            ctx.status(
-                "Generating",
-                format_args!("vmlinux.h from {}", btf.display()),
+            let hint = format!(
+                "run `cargo ebpf gen vmlinux --btf FILE --arch {arch} -o include/{arch}/vmlinux.h` with a BTF of a {arch} kernel"
             );
-            ctx.commands_run += 1;
-            vmlinux::write_header(&btf, &header)?;
+            generate_vmlinux(ctx, &header, arch, "vmlinux.h".into(), &hint)?;
         }
         dirs.push(gen_dir);
     }
     Ok(dirs)
+}
+
+/// Writes `header` (shown as `shown`) from the running kernel's BTF, which
+/// only serves the host's architecture; `hint` says what to do otherwise.
+fn generate_vmlinux(
+    ctx: &mut Ctx,
+    header: &Path,
+    arch: Arch,
+    shown: String,
+    hint: &str,
+) -> Result<()> {
+    if arch != Arch::host() {
+        return Err(Error::usage(format!(
+            "no vmlinux.h for {arch}: the running kernel's BTF is {}; {hint}",
+            Arch::host()
+        )));
+    }
+    let btf = vmlinux::btf_source(None)?;
+    ctx.status("Generating", format_args!("{shown} from {}", btf.display()));
+    ctx.commands_run += 1;
+    vmlinux::write_header(&btf, header)
 }
 
 fn rel<'a>(p: &'a Path, root: &Path) -> std::path::Display<'a> {
@@ -560,12 +573,9 @@ fn build_c(
     let (mut artifacts, version) = compile_bpf(m, root, &bpf_dir, opts, ctx)?;
 
     // User space: every other *.c next to the kernel sources, one binary.
-    let mut user: Vec<PathBuf> = std::fs::read_dir(&bpf_dir)
-        .map_err(Error::io("read directory", &bpf_dir))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "c") && !is_bpf_source(p))
-        .collect();
-    user.sort();
+    let user = files(&bpf_dir, |p| {
+        p.extension().is_some_and(|e| e == "c") && !is_bpf_source(p)
+    })?;
     if user.is_empty() {
         return Ok((artifacts, version));
     }
@@ -709,21 +719,11 @@ fn build_go(
     let bpf_dir = root.join(m.build.bpf_dir.as_deref().unwrap_or(Path::new("bpf")));
     let sources = bpf_sources(&bpf_dir)?;
     // bpf2go reads vmlinux.h from the bpf directory, as the go:generate line says.
-    if includes_vmlinux(&sources) && !bpf_dir.join("vmlinux.h").is_file() {
-        if opts.arch != Arch::host() {
-            return Err(Error::usage(format!(
-                "no {}/vmlinux.h; run `cargo ebpf gen vmlinux --btf FILE -o {}/vmlinux.h`",
-                rel(&bpf_dir, root),
-                rel(&bpf_dir, root)
-            )));
-        }
-        let btf = vmlinux::btf_source(None)?;
-        ctx.status(
-            "Generating",
-            format_args!("{}/vmlinux.h from {}", rel(&bpf_dir, root), btf.display()),
-        );
-        ctx.commands_run += 1;
-        vmlinux::write_header(&btf, &bpf_dir.join("vmlinux.h"))?;
+    let header = bpf_dir.join("vmlinux.h");
+    if includes_vmlinux(&sources) && !header.is_file() {
+        let shown = rel(&header, root).to_string();
+        let hint = format!("run `cargo ebpf gen vmlinux --btf FILE -o {shown}`");
+        generate_vmlinux(ctx, &header, opts.arch, shown, &hint)?;
     }
 
     // bpf2go writes `<ident>_<bpfel|bpfeb>_<arch>.o` (or `<ident>_bpfel.o`)
@@ -736,22 +736,15 @@ fn build_go(
         ),
         format!("_{}.o", opts.arch.bpf_target()),
     ];
-    let generated = || -> Vec<PathBuf> {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(root)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| suffixes.iter().any(|s| n.ends_with(s.as_str())))
-            })
-            .collect();
-        found.sort();
-        found
+    let generated = || {
+        files(root, |p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| suffixes.iter().any(|s| n.ends_with(s.as_str())))
+        })
     };
     let bpf_newest = newest(&bpf_dir, &|_| true);
-    let before = generated();
+    let before = generated()?;
     let go_generate_fresh = !before.is_empty()
         && before
             .iter()
@@ -780,7 +773,7 @@ fn build_go(
         let argv = vec![go.clone().into(), os("generate"), os("./...")];
         ctx.run("go generate", &argv, &go_env, root)?;
     }
-    let objects = generated();
+    let objects = generated()?;
     if objects.is_empty() {
         return Err(Error::usage(format!(
             "go generate wrote no eBPF object for {} (no *{} in {}); the go:generate line must run bpf2go with -target {}",
