@@ -37,7 +37,7 @@ pub fn fix(checks: &[Check]) -> Result<usize> {
         } else {
             c.tool.fedora_install()
         };
-        let cmd = if nix_is_root() {
+        let cmd = if is_root() {
             cmd.replace("sudo ", "")
         } else {
             cmd
@@ -61,7 +61,7 @@ pub fn fix(checks: &[Check]) -> Result<usize> {
     Ok(fixed)
 }
 
-fn nix_is_root() -> bool {
+fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

@@ -167,9 +167,8 @@ pub fn build(
     let obj = p.out_dir().join(format!("{name}.bpf.o"));
     let bin = p.out_dir().join(name);
     for (from, to) in [(&built_obj, &obj), (&binary, &bin)] {
-        let same = std::fs::read(from).ok() == std::fs::read(to).ok();
-        if !same {
-            let bytes = std::fs::read(from).map_err(Error::io("read", from))?;
+        let bytes = std::fs::read(from).map_err(Error::io("read", from))?;
+        if std::fs::read(to).ok().as_deref() != Some(bytes.as_slice()) {
             crate::fsutil::write_atomic(to, &bytes, to == &bin)?;
         }
     }
