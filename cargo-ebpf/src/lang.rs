@@ -175,19 +175,6 @@ pub fn ident(name: &str) -> String {
     name.replace('-', "_")
 }
 
-/// The CamelCase form of a project name, for Go and Rust type names.
-pub fn camel(name: &str) -> String {
-    name.split(['-', '_'])
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let mut c = p.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 impl fmt::Display for Language {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -244,6 +231,5 @@ mod tests {
     #[test]
     fn forms() {
         assert_eq!(ident("exec-snoop"), "exec_snoop");
-        assert_eq!(camel("exec-snoop_x"), "ExecSnoopX");
     }
 }

@@ -22,7 +22,7 @@ use std::path::PathBuf;
 use ebpf_kinds::ProgramType;
 use handlebars::{Handlebars, handlebars_helper};
 use include_dir::{Dir, File, include_dir};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::lang::{self, Language};
@@ -30,7 +30,7 @@ use crate::lang::{self, Language};
 static TEMPLATES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../templates");
 
 /// Which CI pipelines a project gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ci {
     pub github: bool,
     pub gitee: bool,
@@ -64,7 +64,7 @@ struct TypePrograms {
 }
 
 /// A program a template defines, with its default attach arguments.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct TemplateProgram {
     pub name: String,
     pub section: String,
@@ -95,14 +95,10 @@ pub fn unsupported_reason(lang: Language, ty: ProgramType) -> Option<String> {
     if let Some(why) = table.get(ty.name()) {
         return Some(why.clone());
     }
-    if main_template(lang, ty).is_none() {
+    if type_template(lang, "main", ty).is_none() {
         return Some(format!("no {lang} template for {ty} programs yet"));
     }
     None
-}
-
-fn main_template(lang: Language, ty: ProgramType) -> Option<&'static File<'static>> {
-    type_template(lang, "main", ty)
 }
 
 /// `templates/<lang>/<sub>/<type>.*.hbs`.
@@ -125,14 +121,12 @@ fn utf8<'a>(f: &'a File<'a>) -> Result<&'a str> {
 }
 
 handlebars_helper!(upper: |s: str| s.to_ascii_uppercase());
-handlebars_helper!(camel_helper: |s: str| lang::camel(s));
 
 fn engine() -> Handlebars<'static> {
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
     hb.register_helper("upper", Box::new(upper));
-    hb.register_helper("camel", Box::new(camel_helper));
     hb
 }
 
@@ -202,13 +196,10 @@ pub fn context(req: &Request) -> Result<serde_json::Value> {
     Ok(serde_json::json!({
         "name": req.name,
         "ident": lang::ident(&req.name),
-        "camel": lang::camel(&req.name),
         "lang": req.lang.name(),
         "type": info.name,
         "summary": info.summary,
-        "section": info.template_section,
         "license": entry.license.as_deref().unwrap_or("GPL-2.0-only OR BSD-2-Clause"),
-        "gpl_only": entry.license.is_some(),
         // The license string the kernel checks (`char LICENSE[] SEC("license")`).
         "license_c": license_c,
         "license_len": license_c.len() + 1,
@@ -216,8 +207,6 @@ pub fn context(req: &Request) -> Result<serde_json::Value> {
         "run_args": run_args.join(" "),
         "events": info.output == ebpf_kinds::Output::Events,
         "record_type": entry.record_type,
-        "ci": req.ci,
-        "cargo_ebpf_version": env!("CARGO_PKG_VERSION"),
     }))
 }
 
