@@ -115,6 +115,15 @@ fn project(lang: &str, ty: &str) -> PathBuf {
     dir
 }
 
+/// A fresh project without CI pipelines, for one test to change or build.
+fn new_project(name: &str, lang: &str, ty: &str) -> PathBuf {
+    ok(&cargo_ebpf(
+        workdir(),
+        &["new", name, "--lang", lang, "--type", ty, "--ci", "none"],
+    ));
+    workdir().join(name)
+}
+
 fn c_project(ty: &str) -> PathBuf {
     project("c", ty)
 }
@@ -221,13 +230,7 @@ fn touching_a_source_rebuilds_only_what_depends_on_it() {
 
 #[test]
 fn make_builds_the_c_template_without_cargo_ebpf() {
-    let dir = workdir().join("make-xdp");
-    ok(&cargo_ebpf(
-        workdir(),
-        &[
-            "new", "make-xdp", "--lang", "c", "--type", "xdp", "--ci", "none",
-        ],
-    ));
+    let dir = new_project("make-xdp", "c", "xdp");
     let out = Command::new("make").current_dir(&dir).output().unwrap();
     ok(&out);
     assert!(artifact(&dir).is_file());
@@ -239,13 +242,7 @@ fn make_builds_the_c_template_without_cargo_ebpf() {
 
 #[test]
 fn go_generate_and_go_build_work_without_cargo_ebpf() {
-    let dir = workdir().join("plain-go");
-    ok(&cargo_ebpf(
-        workdir(),
-        &[
-            "new", "plain-go", "--lang", "go", "--type", "xdp", "--ci", "none",
-        ],
-    ));
+    let dir = new_project("plain-go", "go", "xdp");
     // bpf2go calls `clang` and `llvm-strip`: put the installed ones first on PATH.
     let bin_dir = workdir().join("plain-go-bin");
     std::fs::create_dir_all(&bin_dir).unwrap();
@@ -319,20 +316,7 @@ fn init_builds_existing_libbpf_style_sources_unchanged() {
 
 #[test]
 fn cross_arch_bytecode_for_aarch64() {
-    let dir = workdir().join("cross-xdp");
-    ok(&cargo_ebpf(
-        workdir(),
-        &[
-            "new",
-            "cross-xdp",
-            "--lang",
-            "c",
-            "--type",
-            "xdp",
-            "--ci",
-            "none",
-        ],
-    ));
+    let dir = new_project("cross-xdp", "c", "xdp");
     // The host's vmlinux.h stands in for an aarch64 one: XDP needs no pt_regs.
     let inc = dir.join("include/aarch64");
     std::fs::create_dir_all(&inc).unwrap();
@@ -410,13 +394,7 @@ fn bad_input_gets_one_clear_line() {
     );
 
     // A broken source: clang's diagnostics, then one line with the command.
-    let broken = w.join("broken");
-    ok(&cargo_ebpf(
-        w,
-        &[
-            "new", "broken", "--lang", "c", "--type", "xdp", "--ci", "none",
-        ],
-    ));
+    let broken = new_project("broken", "c", "xdp");
     let src = broken.join("src/broken.bpf.c");
     let source = std::fs::read_to_string(&src)
         .unwrap()
