@@ -12,8 +12,9 @@ use crate::build::{self, BuildOptions};
 use crate::error::{Error, Result};
 use crate::lang::Language;
 use crate::new::{self, InitOptions, NewOptions};
+use crate::package::{self, PackageOptions};
 use crate::templates::{self, Ci};
-use crate::{doctor, fsutil, vmlinux};
+use crate::{doctor, fsutil, images, vmlinux};
 
 /// `cargo ebpf ...` runs `cargo-ebpf ebpf ...`: the wrapper subcommand.
 #[derive(Parser, Debug)]
@@ -45,6 +46,106 @@ pub enum Command {
     Gen(GenCommand),
     /// Check the tools cargo-ebpf needs, and install the missing ones with --fix
     Doctor(DoctorArgs),
+    /// Build and package the project as an OCI image in the local store
+    Package(PackageArgs),
+    /// Show an image: programs, maps, variables, platforms, layers, kernel needs
+    Inspect(InspectArgs),
+    /// List the images of the local store
+    Images(ImagesArgs),
+    /// Give an image another tag (or copy one from a layout or archive into the store)
+    Tag(TagArgs),
+    /// Remove a tag from the local store, and the blobs no other tag uses
+    Rmi(RmiArgs),
+}
+
+/// Where the local store is.
+#[derive(Args, Debug)]
+pub struct StoreArg {
+    /// Local OCI layout store (default: $CARGO_EBPF_STORE, else /var/lib/cargo-ebpf/store
+    /// for root, else ~/.local/share/cargo-ebpf/store)
+    #[arg(long, value_name = "DIR")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArg {
+    fn path(&self) -> PathBuf {
+        self.store
+            .clone()
+            .unwrap_or_else(ebpf_oci::store::default_path)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct PackageArgs {
+    /// Tag in the store (default: NAME:VERSION from ebpf.toml)
+    #[arg(long, short = 't', value_name = "NAME:VERSION")]
+    pub tag: Option<String>,
+    /// Target architecture; repeat for a multi-platform image (default: this machine's)
+    #[arg(long = "arch", value_name = "ARCH")]
+    pub arches: Vec<String>,
+    /// Also write the image as an oci-archive tar, for hosts without registry access
+    #[arg(long, value_name = "FILE")]
+    pub archive: Option<PathBuf>,
+    /// Replace an existing tag
+    #[arg(long)]
+    pub force: bool,
+    /// Package the artifacts already in target/ebpf/ARCH/ without building
+    #[arg(long)]
+    pub no_build: bool,
+    /// The object to package, when the project builds several (NAME of NAME.bpf.o)
+    #[arg(long, value_name = "NAME")]
+    pub object: Option<String>,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Project directory (default: the current one or a parent with ebpf.toml)
+    #[arg(long, short = 'C')]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// A tag in the store, an OCI layout directory (DIR or oci:DIR:TAG) or an
+    /// oci-archive file (FILE or oci-archive:FILE:TAG)
+    pub reference: String,
+    /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    /// The image: a tag in the store, a layout or an archive
+    pub source: String,
+    /// The new tag
+    pub target: String,
+    /// Replace an existing tag
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    /// Tags to remove
+    #[arg(required = true)]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub store: StoreArg,
 }
 
 #[derive(Args, Debug)]
@@ -237,6 +338,93 @@ pub fn run(cli: Cli) -> Result<()> {
                 text.push_str(&summary.to_string());
                 text.push('\n');
                 out(&text);
+            }
+            Ok(())
+        }
+        Command::Package(a) => {
+            let dir = match a.dir {
+                Some(d) => d,
+                None => {
+                    std::env::current_dir().map_err(Error::io("read", "the current directory"))?
+                }
+            };
+            let arches = a
+                .arches
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<Vec<Arch>>>()?;
+            let report = package::package(&PackageOptions {
+                dir,
+                arches,
+                tag: a.tag,
+                force: a.force,
+                archive: a.archive,
+                store: a.store.path(),
+                build: !a.no_build,
+                object: a.object,
+                progress: true,
+            })?;
+            if a.json {
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string(&report).expect("serializes")
+                ));
+            } else {
+                for p in &report.platforms {
+                    let oci = ebpf_oci::format::oci_arch(&p.arch).unwrap_or("?");
+                    eprintln!(
+                        "{:>12} linux/{oci} {} ({})",
+                        "",
+                        p.manifest,
+                        images::human_size(p.size)
+                    );
+                }
+                if let Some(ar) = &report.archive {
+                    eprintln!(
+                        "{:>12} {} ({})",
+                        "Archived",
+                        ar.path.display(),
+                        images::human_size(ar.size)
+                    );
+                }
+                out(&format!("{}\n", report.tag));
+            }
+            Ok(())
+        }
+        Command::Inspect(a) => {
+            let i = images::inspect(&a.reference, &a.store.path())?;
+            if a.json {
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&i).expect("serializes")
+                ));
+            } else {
+                out(&images::render_inspection(&i));
+            }
+            Ok(())
+        }
+        Command::Images(a) => {
+            let rows = images::list(&a.store.path())?;
+            if a.json {
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&rows).expect("serializes")
+                ));
+            } else {
+                out(&images::render_list(&rows));
+            }
+            Ok(())
+        }
+        Command::Tag(a) => {
+            let digest = images::tag(&a.source, &a.target, a.force, &a.store.path())?;
+            eprintln!("{:>12} {} ({digest})", "Tagged", a.target);
+            Ok(())
+        }
+        Command::Rmi(a) => {
+            let store = a.store.path();
+            for t in &a.tags {
+                let removed = images::remove(t, &store)?;
+                eprintln!("{:>12} {t} ({removed} blobs freed)", "Removed");
             }
             Ok(())
         }

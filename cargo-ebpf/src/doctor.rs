@@ -37,7 +37,7 @@ pub fn fix(checks: &[Check]) -> Result<usize> {
         } else {
             c.tool.fedora_install()
         };
-        let cmd = if is_root() {
+        let cmd = if ebpf_oci::store::is_root() {
             cmd.replace("sudo ", "")
         } else {
             cmd
@@ -59,15 +59,4 @@ pub fn fix(checks: &[Check]) -> Result<usize> {
         fixed += 1;
     }
     Ok(fixed)
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
 }

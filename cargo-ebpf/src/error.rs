@@ -54,6 +54,18 @@ pub enum Error {
 
     #[error("failed to read eBPF object {}: {message}", path.display())]
     Object { path: PathBuf, message: String },
+
+    #[error(transparent)]
+    Store(#[from] ebpf_oci::StoreError),
+
+    #[error(transparent)]
+    Image(#[from] ebpf_oci::format::FormatError),
+}
+
+/// Store errors the user caused (a name), rather than the store's state.
+fn store_usage(e: &ebpf_oci::StoreError) -> bool {
+    use ebpf_oci::StoreError::*;
+    matches!(e, UnknownTag(_) | TagExists(_) | InvalidTag(_))
 }
 
 impl Error {
@@ -62,7 +74,17 @@ impl Error {
             Error::Usage(_) | Error::Manifest { .. } => exit::USAGE,
             Error::MissingTool { .. } => exit::MISSING_TOOL,
             Error::ToolFailed { .. } => exit::TOOL_FAILED,
-            Error::Io { .. } | Error::Template { .. } | Error::Object { .. } => exit::FAILURE,
+            Error::Store(e) | Error::Image(ebpf_oci::format::FormatError::Store(e))
+                if store_usage(e) =>
+            {
+                exit::USAGE
+            }
+            Error::Image(ebpf_oci::format::FormatError::UnknownArch(_)) => exit::USAGE,
+            Error::Io { .. }
+            | Error::Template { .. }
+            | Error::Object { .. }
+            | Error::Store(_)
+            | Error::Image(_) => exit::FAILURE,
         }
     }
 

@@ -20,6 +20,49 @@ pub struct Manifest {
     pub build: Build,
     #[serde(default, rename = "program", skip_serializing_if = "Vec::is_empty")]
     pub programs: Vec<Program>,
+    /// `.rodata` variables that may be set at load time, by name.
+    #[serde(
+        default,
+        rename = "variable",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub variables: BTreeMap<String, Variable>,
+    /// How maps are shown, by name.
+    #[serde(default, rename = "map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub maps: BTreeMap<String, MapMeta>,
+    /// Extra files the package installs on hosts.
+    #[serde(default, rename = "file", skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<ExtraFile>,
+}
+
+/// A `.rodata` variable's description for `--set` and `inspect`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    pub help: String,
+}
+
+/// How the runtime shows a map that no user space reads.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MapMeta {
+    /// The BTF struct of the records an event map carries (default: the
+    /// struct named `event`, or `Event` in Rust).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    /// `events`, `counters`, `log2_histogram` or `hidden` (default: by map type).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<ebpf_object::Display>,
+}
+
+/// A file packaged with the program and its install path on hosts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExtraFile {
+    /// Path in the project.
+    pub source: PathBuf,
+    /// Absolute install path (`/etc/xdpcount/config.toml`).
+    pub install: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -114,7 +157,44 @@ impl Manifest {
                 }
             }
         }
+        for f in &m.files {
+            let ok = f.install.starts_with('/')
+                && f.install.len() > 1
+                && !f.install.split('/').any(|c| c == ".." || c == ".");
+            if !ok {
+                return Err(Error::Manifest {
+                    path: path.to_path_buf(),
+                    message: format!(
+                        "file `{}`: install path `{}` must be absolute, without `.` or `..`",
+                        f.source.display(),
+                        f.install
+                    ),
+                });
+            }
+        }
         Ok(m)
+    }
+
+    /// What ebpf.toml tells the object reader about maps and variables.
+    pub fn hints(&self) -> ebpf_object::Hints {
+        ebpf_object::Hints {
+            maps: self
+                .maps
+                .iter()
+                .map(|(name, m)| {
+                    let hint = ebpf_object::MapHint {
+                        record: m.record.clone(),
+                        display: m.display,
+                    };
+                    (name.clone(), hint)
+                })
+                .collect(),
+            variables: self
+                .variables
+                .iter()
+                .map(|(name, v)| (name.clone(), v.help.clone()))
+                .collect(),
+        }
     }
 
     pub fn load(path: &Path) -> Result<Manifest> {
@@ -171,6 +251,17 @@ license = "GPL-2.0-only OR BSD-2-Clause"
 name = "count_packets"
 type = "xdp"
 attach = { iface = "lo" }
+
+[variable.target_uid]
+help = "only this user"
+
+[map.events]
+record = "event"
+display = "events"
+
+[[file]]
+source = "conf/x.toml"
+install = "/etc/x/x.toml"
 "#;
 
     #[test]
@@ -200,5 +291,12 @@ attach = { iface = "lo" }
             "{e}"
         );
         assert!(!e.contains('\n'), "{e}");
+        let bad_install = GOOD.replace("/etc/x/x.toml", "etc/../x");
+        let e = Manifest::parse(&bad_install, Path::new("ebpf.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must be absolute"), "{e}");
+        let bad_display = GOOD.replace("display = \"events\"", "display = \"pie\"");
+        assert!(Manifest::parse(&bad_display, Path::new("ebpf.toml")).is_err());
     }
 }

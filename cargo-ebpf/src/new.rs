@@ -271,6 +271,9 @@ pub fn init_project(opts: &InitOptions) -> Result<Manifest> {
             ..Build::default()
         },
         programs,
+        variables: Default::default(),
+        maps: Default::default(),
+        files: Vec::new(),
     };
     let text = format!(
         "# cargo-ebpf project manifest (docs/manifest.md). Written by `cargo ebpf init`;\n# check the license and add default attach arguments to the programs.\n\n{}",

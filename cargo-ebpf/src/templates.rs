@@ -61,6 +61,15 @@ struct TypePrograms {
     #[serde(default)]
     record_type: Option<String>,
     programs: Vec<TemplateProgram>,
+    #[serde(default)]
+    variables: Vec<TemplateVariable>,
+}
+
+/// A `.rodata` variable a template defines, for `[variable.NAME]` in ebpf.toml.
+#[derive(Debug, Clone, Deserialize)]
+struct TemplateVariable {
+    name: String,
+    help: String,
 }
 
 /// A program a template defines, with its default attach arguments.
@@ -207,6 +216,10 @@ pub fn context(req: &Request) -> Result<serde_json::Value> {
         "run_args": run_args.join(" "),
         "events": info.output == ebpf_kinds::Output::Events,
         "record_type": entry.record_type,
+        "variables": entry.variables.iter().map(|v| {
+            let name = if req.lang == Language::Rust { v.name.to_uppercase() } else { v.name.clone() };
+            serde_json::json!({ "name": name, "help": v.help })
+        }).collect::<Vec<_>>(),
     }))
 }
 

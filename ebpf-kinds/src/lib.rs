@@ -76,8 +76,9 @@ pub enum Output {
     Counters,
 }
 
-/// A kernel feature a program type depends on beyond the program type itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A kernel feature a program type (or an object) depends on beyond the
+/// program and map types themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum KernelNeed {
     /// `CONFIG_KPROBES` (the `kprobe` PMU).
@@ -94,6 +95,8 @@ pub enum KernelNeed {
     CgroupV2,
     /// perf events (`perf_event_open`).
     PerfEvents,
+    /// Global variables (`.rodata`, `.data`, `.bss` as array maps).
+    GlobalData,
 }
 
 impl KernelNeed {
@@ -106,6 +109,21 @@ impl KernelNeed {
             KernelNeed::KernelBtf => "kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF)",
             KernelNeed::CgroupV2 => "a cgroup v2 hierarchy",
             KernelNeed::PerfEvents => "perf events (CONFIG_PERF_EVENTS)",
+            KernelNeed::GlobalData => "global data in maps (Linux 5.2)",
+        }
+    }
+
+    /// The first mainline kernel that has the feature.
+    pub const fn min_kernel(self) -> (u32, u32) {
+        match self {
+            KernelNeed::Kprobes => (4, 1),
+            KernelNeed::Uprobes => (4, 3),
+            KernelNeed::Trampolines => (5, 5),
+            KernelNeed::BpfLsm => (5, 7),
+            KernelNeed::KernelBtf => (5, 4),
+            KernelNeed::CgroupV2 => (4, 10),
+            KernelNeed::PerfEvents => (4, 9),
+            KernelNeed::GlobalData => (5, 2),
         }
     }
 }
@@ -169,7 +187,9 @@ pub static TYPES: &[TypeInfo] = &[
             "tc/ingress",
             "tc/egress",
         ],
-        template_section: "tc",
+        // "classifier", not "tc": aya (bpf-runtime's and bpfman's loader)
+        // knows only the older name; libbpf and cilium/ebpf take both.
+        template_section: "classifier",
         bpfman: Some("tc"),
         args: &[Iface, Direction],
         optional_args: &[],

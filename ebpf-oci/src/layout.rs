@@ -2,7 +2,7 @@
 //! `blobs/sha256/...`) with tags as `org.opencontainers.image.ref.name`
 //! annotations, as skopeo's `oci:DIR:TAG` reads them.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -54,6 +54,26 @@ pub fn sha256_digest(bytes: &[u8]) -> Digest {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
         .parse()
         .expect("a sha256 digest is a valid digest")
+}
+
+/// JSON with object keys sorted at every level, so a document's bytes (and
+/// digest) do not depend on hash-map order.
+pub fn canonical_json(value: &impl serde::Serialize) -> Vec<u8> {
+    fn sort(v: serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => {
+                let sorted: BTreeMap<String, serde_json::Value> =
+                    m.into_iter().map(|(k, v)| (k, sort(v))).collect();
+                serde_json::Value::Object(sorted.into_iter().collect())
+            }
+            serde_json::Value::Array(a) => {
+                serde_json::Value::Array(a.into_iter().map(sort).collect())
+            }
+            v => v,
+        }
+    }
+    let v = serde_json::to_value(value).expect("documents serialize");
+    serde_json::to_vec(&sort(v)).expect("a value serializes")
 }
 
 /// Writes a store file durably through a temporary file and a rename.
@@ -179,14 +199,14 @@ impl Layout {
         Ok(bytes)
     }
 
-    /// Stores a JSON document (manifest, index, config) as a blob and returns
-    /// its descriptor.
+    /// Stores a JSON document (manifest, index, config) as a blob, in
+    /// canonical form, and returns its descriptor.
     pub fn put_json(
         &self,
         media_type: MediaType,
         value: &impl serde::Serialize,
     ) -> Result<Descriptor> {
-        let bytes = serde_json::to_vec(value).expect("OCI documents serialize");
+        let bytes = canonical_json(value);
         let digest = self.put_blob(&bytes)?;
         Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
     }

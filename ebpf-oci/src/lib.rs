@@ -4,8 +4,10 @@
 //! read; every write is a temporary file renamed into place, so a crash never
 //! leaves a half-written blob or index visible.
 
+pub mod format;
 pub mod fs;
 pub mod layer;
 pub mod layout;
+pub mod store;
 
 pub use layout::{Layout, StoreError};

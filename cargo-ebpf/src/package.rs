@@ -1,0 +1,335 @@
+//! `cargo ebpf package`: the project's build artifacts become an OCI image in
+//! the local store (and optionally an `oci-archive` tar), in the format
+//! `ebpf_oci::format` owns.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use ebpf_oci::format::{self, Annotations, InstalledFile, Metadata, PlatformInput, Userspace};
+use ebpf_oci::{Layout, store};
+use object::Object as _;
+use serde::Serialize;
+
+use crate::arch::Arch;
+use crate::build::{self, BuildOptions};
+use crate::error::{Error, Result};
+use crate::manifest::{self, Manifest};
+
+#[derive(Debug, Clone)]
+pub struct PackageOptions {
+    /// Any directory inside the project.
+    pub dir: PathBuf,
+    /// Target architectures; the host's when empty.
+    pub arches: Vec<Arch>,
+    /// `NAME:VERSION` (default: the manifest's name and version).
+    pub tag: Option<String>,
+    /// Replace an existing tag.
+    pub force: bool,
+    pub archive: Option<PathBuf>,
+    pub store: PathBuf,
+    /// Build first (off: package what `target/ebpf/ARCH/` holds).
+    pub build: bool,
+    /// The object to package when the project builds several.
+    pub object: Option<String>,
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PackageReport {
+    pub tag: String,
+    pub digest: String,
+    pub media_type: String,
+    pub store: PathBuf,
+    pub platforms: Vec<PlatformReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PlatformReport {
+    pub arch: String,
+    pub manifest: String,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ArchiveReport {
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
+    let manifest_path = manifest::find(&opts.dir)?;
+    let root = manifest_path
+        .parent()
+        .expect("a file has a parent")
+        .to_path_buf();
+    let m = Manifest::load(&manifest_path)?;
+    let tag = opts
+        .tag
+        .clone()
+        .unwrap_or_else(|| format!("{}:{}", m.package.name, m.package.version));
+    let arches = if opts.arches.is_empty() {
+        vec![Arch::host()]
+    } else {
+        opts.arches.clone()
+    };
+    let (created, revision) = source_date(&root);
+
+    let mut inputs = Vec::new();
+    for &arch in &arches {
+        if opts.build {
+            build::build(&BuildOptions {
+                dir: root.clone(),
+                arch,
+                release: true,
+                progress: opts.progress,
+            })?;
+        }
+        inputs.push(platform_input(
+            &m,
+            &root,
+            arch,
+            opts.object.as_deref(),
+            revision.clone(),
+        )?);
+    }
+    let ann = Annotations {
+        title: m.package.name.clone(),
+        description: m.package.description.clone(),
+        version: m.package.version.clone(),
+        revision,
+        source: m.package.source.clone(),
+        licenses: m.package.license.clone(),
+        created,
+    };
+
+    let layout = Layout::open_or_create(&opts.store).map_err(|e| {
+        Error::usage(format!(
+            "{e}; choose a writable store with --store DIR or {}",
+            store::STORE_ENV
+        ))
+    })?;
+    if !opts.force && layout.resolve(&tag).is_ok() {
+        return Err(ebpf_oci::StoreError::TagExists(tag).into());
+    }
+    let desc = format::write(&layout, &inputs, &ann)?;
+    layout.tag(&tag, &desc, opts.force)?;
+    let image = format::read(&layout, &desc)?;
+    let archive = match &opts.archive {
+        Some(path) => Some(ArchiveReport {
+            size: store::write_archive(&layout, &desc, &tag, path)?,
+            path: path.clone(),
+        }),
+        None => None,
+    };
+    if opts.progress {
+        eprintln!("{:>12} {tag} ({})", "Packaged", desc.digest());
+    }
+    Ok(PackageReport {
+        tag,
+        digest: desc.digest().to_string(),
+        media_type: desc.media_type().to_string(),
+        store: opts.store.clone(),
+        platforms: image
+            .platforms
+            .iter()
+            .map(|p| PlatformReport {
+                arch: p.metadata.arch.clone(),
+                manifest: p.descriptor.digest().to_string(),
+                size: p.size(),
+            })
+            .collect(),
+        archive,
+    })
+}
+
+/// The artifacts of `arch` in `target/ebpf/ARCH/`, read and described.
+fn platform_input(
+    m: &Manifest,
+    root: &Path,
+    arch: Arch,
+    object: Option<&str>,
+    revision: Option<String>,
+) -> Result<PlatformInput> {
+    let out_dir = root.join("target/ebpf").join(arch.name());
+    let object_path = pick_object(m, &out_dir, arch, object)?;
+    let bytecode = std::fs::read(&object_path).map_err(Error::io("read", &object_path))?;
+    let mut info = ebpf_object::analyze(&bytecode, &m.hints()).map_err(|e| Error::Object {
+        path: object_path.clone(),
+        message: e.to_string(),
+    })?;
+    // Default attach arguments from ebpf.toml.
+    for p in &mut info.programs {
+        if let Some(mp) = m.programs.iter().find(|mp| mp.name == p.name) {
+            p.attach = mp
+                .attach
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect();
+        }
+    }
+
+    let bin_path = out_dir.join(&m.package.name);
+    let (userspace, user_bytes) = if bin_path.is_file() {
+        let bytes = std::fs::read(&bin_path).map_err(Error::io("read", &bin_path))?;
+        let static_binary = is_static(&bytes);
+        let us = Userspace {
+            path: format!("{}/{}", format::USERSPACE_DIR, m.package.name),
+            static_binary,
+        };
+        (Some(us), Some(bytes))
+    } else {
+        (None, None)
+    };
+
+    let mut files = Vec::new();
+    let mut contents = Vec::new();
+    for f in &m.files {
+        let src = root.join(&f.source);
+        let bytes = std::fs::read(&src).map_err(|e| {
+            Error::usage(format!(
+                "file `{}` listed in ebpf.toml cannot be read: {e}",
+                f.source.display()
+            ))
+        })?;
+        use std::os::unix::fs::PermissionsExt;
+        let executable = std::fs::metadata(&src)
+            .map(|md| md.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false);
+        files.push(InstalledFile {
+            path: f.install.clone(),
+            executable,
+        });
+        contents.push(bytes);
+    }
+
+    let file_name = object_path
+        .file_name()
+        .expect("an object path names a file")
+        .to_string_lossy()
+        .into_owned();
+    Ok(PlatformInput {
+        metadata: Metadata {
+            schema: format::SCHEMA,
+            name: m.package.name.clone(),
+            version: m.package.version.clone(),
+            description: m.package.description.clone(),
+            authors: m.package.authors.clone(),
+            license: m.package.license.clone(),
+            source: m.package.source.clone(),
+            revision,
+            arch: arch.name().to_string(),
+            bytecode: file_name,
+            object: info,
+            userspace,
+            files,
+        },
+        bytecode,
+        userspace: user_bytes,
+        files: contents,
+    })
+}
+
+/// The one object to package: `--object`, else the project's own
+/// (`NAME.bpf.o`), else the only one built.
+fn pick_object(m: &Manifest, out_dir: &Path, arch: Arch, wanted: Option<&str>) -> Result<PathBuf> {
+    let built: Vec<String> = std::fs::read_dir(out_dir)
+        .map(|d| {
+            let mut v: Vec<String> = d
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter_map(|n| n.strip_suffix(".bpf.o").map(str::to_string))
+                .collect();
+            v.sort();
+            v
+        })
+        .unwrap_or_default();
+    let name = match wanted {
+        Some(w) => w.trim_end_matches(".bpf.o").to_string(),
+        None if built.contains(&m.package.name) => m.package.name.clone(),
+        None if built.len() == 1 => built[0].clone(),
+        None if built.is_empty() => {
+            return Err(Error::usage(format!(
+                "no eBPF object for {} in {}: run `cargo ebpf build --arch {}` first (or package without --no-build)",
+                arch.name(),
+                out_dir.display(),
+                arch.name()
+            )));
+        }
+        None => {
+            return Err(Error::usage(format!(
+                "the project builds {} objects ({}); a package holds one: choose it with --object NAME",
+                built.len(),
+                built.join(", ")
+            )));
+        }
+    };
+    if !built.contains(&name) {
+        return Err(Error::usage(format!(
+            "no object `{name}.bpf.o` for {} in {} (built: {}); run `cargo ebpf build --arch {}`",
+            arch.name(),
+            out_dir.display(),
+            if built.is_empty() {
+                "none".to_string()
+            } else {
+                built.join(", ")
+            },
+            arch.name()
+        )));
+    }
+    Ok(out_dir.join(format!("{name}.bpf.o")))
+}
+
+/// Whether an ELF executable needs no dynamic loader.
+fn is_static(bytes: &[u8]) -> bool {
+    match object::File::parse(bytes) {
+        Ok(object::File::Elf64(elf)) => {
+            use object::read::elf::ProgramHeader as _;
+            let endian = elf.endian();
+            !elf.elf_program_headers()
+                .iter()
+                .any(|ph| ph.p_type(endian) == object::elf::PT_INTERP)
+        }
+        Ok(f) => f.imports().map(|i| i.is_empty()).unwrap_or(false),
+        Err(_) => false,
+    }
+}
+
+fn toml_to_json(v: &toml::Value) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// `created` and `revision`: `SOURCE_DATE_EPOCH`, else the last commit's
+/// time, else the Unix epoch, so that the same sources give the same image.
+fn source_date(root: &Path) -> (String, Option<String>) {
+    let git = |args: &[&str]| {
+        duct::cmd("git", args)
+            .dir(root)
+            .stderr_null()
+            .stdout_capture()
+            .unchecked()
+            .run()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|s| !s.is_empty())
+    };
+    let in_repo = git(&["rev-parse", "--show-toplevel"]).is_some();
+    let revision = in_repo.then(|| git(&["rev-parse", "HEAD"])).flatten();
+    let epoch = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .or_else(|| {
+            in_repo
+                .then(|| git(&["log", "-1", "--format=%ct"]))
+                .flatten()
+                .and_then(|s| s.parse().ok())
+        })
+        .unwrap_or(0);
+    let time = SystemTime::UNIX_EPOCH + Duration::from_secs(epoch);
+    (
+        humantime::format_rfc3339_seconds(time).to_string(),
+        revision,
+    )
+}

@@ -1,0 +1,413 @@
+//! What an eBPF object holds, read from its ELF and BTF: programs with their
+//! types and attach targets, maps with their key, value and record types,
+//! `.rodata` variables settable at load time, the license, and what the
+//! kernel must offer to load it.
+//!
+//! `package` stores the result in the image metadata; `inspect` and the
+//! runtime read it back. The ELF is read with `object`; aya-obj (the parser
+//! the runtime's loader uses) must accept the object too, so an object the
+//! runtime cannot load is refused when it is packaged, not on the host.
+
+pub mod btf;
+pub mod maps;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ebpf_kinds::{KernelNeed, ProgramType, classify_section};
+use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+use serde::{Deserialize, Serialize};
+
+pub use btf::{Btf, TypeDesc};
+pub use maps::Display;
+
+/// Why an object cannot be packaged or loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    #[error("not an ELF object ({0})")]
+    NotElf(String),
+    #[error(
+        "not an eBPF object: it is built for {0}, not for the BPF target (build it with clang -target bpf or bpf-linker)"
+    )]
+    NotBpf(String),
+    #[error("no license: add a `license` section (`char LICENSE[] SEC(\"license\") = \"GPL\";`)")]
+    NoLicense,
+    #[error(
+        "no programs: no global function sits in a program section (`SEC(\"xdp\")`, `#[xdp]`, ...)"
+    )]
+    NoPrograms,
+    #[error(
+        "program `{function}` is in section `{section}`, which names no program type cargo-ebpf knows; use a libbpf section name (see `cargo ebpf new --list`)"
+    )]
+    UnknownSection { function: String, section: String },
+    #[error(
+        "section `{section}` is not one aya (the loader of bpf-runtime and bpfman) knows; {hint}"
+    )]
+    LoaderSection { section: String, hint: String },
+    #[error("aya (the loader of bpf-runtime and bpfman) cannot read it: {0}")]
+    Loader(String),
+    #[error(transparent)]
+    Btf(#[from] btf::BtfError),
+    #[error("map `{map}`: record type `{record}` is not a struct in the object's BTF")]
+    UnknownRecord { map: String, record: String },
+    #[error("ebpf.toml describes map `{0}`, which the object does not define")]
+    UnknownMap(String),
+    #[error("ebpf.toml describes variable `{0}`, which is not a `.rodata` variable of the object")]
+    UnknownVariable(String),
+}
+
+/// What ebpf.toml adds to what the object says.
+#[derive(Debug, Clone, Default)]
+pub struct Hints {
+    pub maps: BTreeMap<String, MapHint>,
+    /// Variable name → help text.
+    pub variables: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MapHint {
+    /// Name of the BTF struct of the records an event map carries.
+    pub record: Option<String>,
+    pub display: Option<Display>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endianness {
+    Little,
+    Big,
+}
+
+/// Everything the image metadata records about one object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ObjectInfo {
+    pub endianness: Endianness,
+    pub license: String,
+    pub programs: Vec<ProgramInfo>,
+    pub maps: Vec<MapInfo>,
+    pub variables: Vec<Variable>,
+    pub kernel: KernelRequirements,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgramInfo {
+    /// The function name.
+    pub name: String,
+    pub section: String,
+    #[serde(rename = "type")]
+    pub ty: ProgramType,
+    /// The attach target the section names (`sched/sched_process_exec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Default attach arguments, from ebpf.toml; overridable at run time.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attach: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapInfo {
+    pub name: String,
+    /// libbpf's (and bpfman's) name of the map type.
+    #[serde(rename = "type")]
+    pub ty: String,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<TypeDesc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<TypeDesc>,
+    pub display: Display,
+    /// For event maps: the struct of the records, when the BTF has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<TypeDesc>,
+}
+
+/// A `.rodata` global (`const volatile` in C, a `static` read with
+/// `read_volatile` in Rust) that may be set before load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variable {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: TypeDesc,
+    /// Offset in `.rodata`.
+    pub offset: u32,
+    pub default: serde_json::Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+/// What the kernel must offer, derived from the object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KernelRequirements {
+    /// The first mainline version that has everything below (`5.8`).
+    pub min_version: String,
+    /// Program types, by cargo-ebpf's names.
+    pub program_types: Vec<ProgramType>,
+    /// Map types, by libbpf's names.
+    pub map_types: Vec<String>,
+    pub features: Vec<KernelNeed>,
+}
+
+const RODATA: &str = ".rodata";
+
+/// Reads an object and applies `hints` from ebpf.toml.
+pub fn analyze(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectError> {
+    let file = object::File::parse(data).map_err(|e| ObjectError::NotElf(e.to_string()))?;
+    if file.architecture() != object::Architecture::Bpf {
+        return Err(ObjectError::NotBpf(
+            format!("{:?}", file.architecture()).to_lowercase(),
+        ));
+    }
+    let big = !file.is_little_endian();
+    let license = file
+        .section_by_name("license")
+        .and_then(|s| s.data().ok())
+        .map(|d| {
+            let end = d.iter().position(|&b| b == 0).unwrap_or(d.len());
+            String::from_utf8_lossy(&d[..end]).into_owned()
+        })
+        .filter(|l| !l.is_empty())
+        .ok_or(ObjectError::NoLicense)?;
+    let programs = programs(&file)?;
+    let loader = aya_obj::Object::parse(data).map_err(loader_error)?;
+    let btf = file
+        .section_by_name(".BTF")
+        .and_then(|s| s.data().ok())
+        .map(Btf::parse)
+        .transpose()?;
+    let core = file
+        .section_by_name(".BTF.ext")
+        .and_then(|s| s.data().ok())
+        .is_some_and(|d| btf::ext_has_core_relocs(d, big));
+
+    let mut global_data = false;
+    let mut maps = Vec::new();
+    for (name, map) in &loader.maps {
+        if !matches!(
+            map.section_kind(),
+            aya_obj::EbpfSectionKind::Maps | aya_obj::EbpfSectionKind::BtfMaps
+        ) {
+            global_data = true;
+            continue;
+        }
+        maps.push(map_info(name, map, btf.as_ref(), hints.maps.get(name))?);
+    }
+    maps.sort_by(|a, b| a.name.cmp(&b.name));
+    for name in hints.maps.keys() {
+        if !maps.iter().any(|m| &m.name == name) {
+            return Err(ObjectError::UnknownMap(name.clone()));
+        }
+    }
+    // Without a hint, the one event map carries the struct named `event`
+    // (`Event` in Rust), as in the templates.
+    let event_maps: Vec<usize> = (0..maps.len())
+        .filter(|&i| maps[i].display == Display::Events)
+        .collect();
+    if let ([only], Some(btf)) = (event_maps.as_slice(), btf.as_ref())
+        && maps[*only].record.is_none()
+        && let Some(id) = btf
+            .struct_by_name("event")
+            .or_else(|| btf.struct_by_name("Event"))
+    {
+        maps[*only].record = Some(btf.describe(id)?);
+    }
+
+    let variables = variables(&file, btf.as_ref(), &hints.variables, big)?;
+
+    let mut program_types: Vec<ProgramType> = programs.iter().map(|p| p.ty).collect();
+    program_types.sort();
+    program_types.dedup();
+    let map_types: BTreeSet<String> = maps.iter().map(|m| m.ty.clone()).collect();
+    let mut features: BTreeSet<KernelNeed> = program_types
+        .iter()
+        .flat_map(|t| t.info().needs.iter().copied())
+        .collect();
+    if core {
+        features.insert(KernelNeed::KernelBtf);
+    }
+    if global_data {
+        features.insert(KernelNeed::GlobalData);
+    }
+    let min = program_types
+        .iter()
+        .map(|t| t.info().min_kernel)
+        .chain(
+            map_types
+                .iter()
+                .filter_map(|m| maps::by_name(m))
+                .map(|m| m.min_kernel),
+        )
+        .chain(features.iter().map(|f| f.min_kernel()))
+        .max()
+        .unwrap_or((4, 18));
+    Ok(ObjectInfo {
+        endianness: if big {
+            Endianness::Big
+        } else {
+            Endianness::Little
+        },
+        license,
+        programs,
+        maps,
+        variables,
+        kernel: KernelRequirements {
+            min_version: format!("{}.{}", min.0, min.1),
+            program_types,
+            map_types: map_types.into_iter().collect(),
+            features: features.into_iter().collect(),
+        },
+    })
+}
+
+fn loader_error(e: aya_obj::ParseError) -> ObjectError {
+    match e {
+        aya_obj::ParseError::InvalidProgramSection { section } => {
+            let hint = match classify_section(&section) {
+                Some(s) if s.ty.info().template_section != section => format!(
+                    "name it `{}` as the {} template does",
+                    s.ty.info().template_section,
+                    s.ty.name()
+                ),
+                Some(s) => format!("it cannot load {} programs", s.ty.name()),
+                None => "use a section name from `cargo ebpf new --list`".to_string(),
+            };
+            ObjectError::LoaderSection { section, hint }
+        }
+        e => ObjectError::Loader(e.to_string()),
+    }
+}
+
+/// The programs of an object: global functions in sections other than `.text`.
+fn programs(file: &object::File<'_>) -> Result<Vec<ProgramInfo>, ObjectError> {
+    let mut out = Vec::new();
+    for sym in file.symbols() {
+        if sym.kind() != object::SymbolKind::Text || !sym.is_global() {
+            continue;
+        }
+        let Some(section) = sym
+            .section_index()
+            .and_then(|i| file.section_by_index(i).ok())
+        else {
+            continue;
+        };
+        let Ok(section) = section.name() else {
+            continue;
+        };
+        if section == ".text" {
+            continue;
+        }
+        let function = sym.name().unwrap_or("").to_string();
+        let kind = classify_section(section).ok_or_else(|| ObjectError::UnknownSection {
+            function: function.clone(),
+            section: section.to_string(),
+        })?;
+        out.push(ProgramInfo {
+            name: function,
+            section: section.to_string(),
+            ty: kind.ty,
+            target: kind.target,
+            attach: BTreeMap::new(),
+        });
+    }
+    if out.is_empty() {
+        return Err(ObjectError::NoPrograms);
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn map_info(
+    name: &str,
+    map: &aya_obj::Map,
+    btf: Option<&Btf>,
+    hint: Option<&MapHint>,
+) -> Result<MapInfo, ObjectError> {
+    let row = maps::by_id(map.map_type());
+    let (key, value) = match (map, btf) {
+        (aya_obj::Map::Btf(m), Some(btf)) => {
+            let describe = |id: u32| (id != 0).then(|| btf.describe(id)).transpose();
+            (
+                describe(m.def.btf_key_type_id)?,
+                describe(m.def.btf_value_type_id)?,
+            )
+        }
+        _ => (None, None),
+    };
+    let display = hint
+        .and_then(|h| h.display)
+        .or(row.map(|r| r.display))
+        .unwrap_or(Display::Hidden);
+    let record = match (hint.and_then(|h| h.record.as_deref()), btf) {
+        (Some(record), Some(btf)) => {
+            let id = btf
+                .struct_by_name(record)
+                .ok_or_else(|| ObjectError::UnknownRecord {
+                    map: name.into(),
+                    record: record.into(),
+                })?;
+            Some(btf.describe(id)?)
+        }
+        (Some(record), None) => {
+            return Err(ObjectError::UnknownRecord {
+                map: name.into(),
+                record: record.into(),
+            });
+        }
+        (None, _) => None,
+    };
+    Ok(MapInfo {
+        name: name.to_string(),
+        ty: row.map_or_else(
+            || format!("type_{}", map.map_type()),
+            |r| r.name.to_string(),
+        ),
+        key_size: map.key_size(),
+        value_size: map.value_size(),
+        max_entries: map.max_entries(),
+        key,
+        value,
+        display,
+        record,
+    })
+}
+
+/// The `.rodata` variables: names and types from BTF, offsets from the symbol
+/// table (the BTF of an unloaded object may leave them zero), defaults from
+/// the section's bytes.
+fn variables(
+    file: &object::File<'_>,
+    btf: Option<&Btf>,
+    help: &BTreeMap<String, String>,
+    big: bool,
+) -> Result<Vec<Variable>, ObjectError> {
+    let mut out = Vec::new();
+    if let (Some(btf), Some(section)) = (btf, file.section_by_name(RODATA)) {
+        let data = section.data().unwrap_or_default();
+        let index = section.index();
+        for (name, ty) in btf.datasec_vars(RODATA) {
+            let Some(sym) = file
+                .symbols()
+                .find(|s| s.section_index() == Some(index) && s.name() == Ok(name.as_str()))
+            else {
+                continue;
+            };
+            let ty = btf.describe(ty)?;
+            let offset = sym.address() as u32;
+            let bytes = data.get(offset as usize..).unwrap_or_default();
+            out.push(Variable {
+                default: ty.decode(bytes, big),
+                help: help.get(&name).cloned(),
+                name,
+                ty,
+                offset,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.offset.cmp(&b.offset).then(a.name.cmp(&b.name)));
+    for name in help.keys() {
+        if !out.iter().any(|v| &v.name == name) {
+            return Err(ObjectError::UnknownVariable(name.clone()));
+        }
+    }
+    Ok(out)
+}

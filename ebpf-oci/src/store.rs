@@ -1,0 +1,315 @@
+//! Where the local store is, and how a user names an image: a tag in the
+//! store, an OCI layout directory, or an `oci-archive` tar file.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::image::{ANNOTATION_REF_NAME, Descriptor};
+
+use crate::layout::{Layout, StoreError};
+
+/// Environment variable that overrides the store's location.
+pub const STORE_ENV: &str = "CARGO_EBPF_STORE";
+/// The store used by root (and so by `bpf-runtime` on hosts).
+pub const SYSTEM_STORE: &str = "/var/lib/cargo-ebpf/store";
+
+/// Whether the process runs with effective uid 0.
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// The store's default location: `$CARGO_EBPF_STORE`; else the system
+/// store for root; else `$XDG_DATA_HOME/cargo-ebpf/store` (by default
+/// `~/.local/share/cargo-ebpf/store`).
+pub fn default_path() -> PathBuf {
+    if let Some(p) = std::env::var_os(STORE_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if is_root() {
+        return PathBuf::from(SYSTEM_STORE);
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    data.join("cargo-ebpf/store")
+}
+
+/// How a user named an image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A tag in the local store (`xdpcount:0.1.0`).
+    Tag(String),
+    /// An OCI image layout directory, with a tag when it holds several images
+    /// (`oci:DIR[:TAG]`, or a directory path).
+    Layout { dir: PathBuf, tag: Option<String> },
+    /// An `oci-archive` tar (`oci-archive:FILE[:TAG]`, or a file path).
+    Archive { file: PathBuf, tag: Option<String> },
+}
+
+impl Source {
+    /// Parses `spec`: `oci:` and `oci-archive:` prefixes as skopeo writes
+    /// them, an existing directory or file, else a tag in the store.
+    pub fn parse(spec: &str) -> Source {
+        let split = |rest: &str| match rest.split_once(':') {
+            Some((p, t)) if !t.is_empty() => (PathBuf::from(p), Some(t.to_string())),
+            _ => (PathBuf::from(rest.trim_end_matches(':')), None),
+        };
+        if let Some(rest) = spec.strip_prefix("oci:") {
+            let (dir, tag) = split(rest);
+            return Source::Layout { dir, tag };
+        }
+        if let Some(rest) = spec.strip_prefix("oci-archive:") {
+            let (file, tag) = split(rest);
+            return Source::Archive { file, tag };
+        }
+        let path = Path::new(spec);
+        if path.is_dir() {
+            Source::Layout {
+                dir: path.into(),
+                tag: None,
+            }
+        } else if path.is_file() {
+            Source::Archive {
+                file: path.into(),
+                tag: None,
+            }
+        } else {
+            Source::Tag(spec.to_string())
+        }
+    }
+}
+
+/// An image found from a [`Source`]: the layout holding it and its
+/// descriptor. An archive is unpacked into a temporary directory that lives
+/// as long as this value.
+#[derive(Debug)]
+pub struct Opened {
+    pub layout: Layout,
+    pub descriptor: Descriptor,
+    /// The tag it was found by, if any.
+    pub tag: Option<String>,
+    _unpacked: Option<tempfile::TempDir>,
+}
+
+/// Finds the image `source` names; `store` is the local store's path.
+pub fn open(source: &Source, store: &Path) -> Result<Opened, StoreError> {
+    match source {
+        Source::Tag(tag) => {
+            let layout = Layout::open(store).map_err(|e| match e {
+                StoreError::InvalidLayout { .. } if !store.join("oci-layout").exists() => {
+                    StoreError::UnknownTag(tag.clone())
+                }
+                e => e,
+            })?;
+            let descriptor = layout.resolve(tag)?;
+            Ok(Opened {
+                layout,
+                descriptor,
+                tag: Some(tag.clone()),
+                _unpacked: None,
+            })
+        }
+        Source::Layout { dir, tag } => pick(Layout::open(dir)?, tag.as_deref(), None),
+        Source::Archive { file, tag } => {
+            let tmp = tempfile::tempdir().map_err(|e| StoreError::Io {
+                action: "create a temporary directory for",
+                path: file.clone(),
+                source: e,
+            })?;
+            let f = std::fs::File::open(file).map_err(|e| StoreError::Io {
+                action: "open",
+                path: file.clone(),
+                source: e,
+            })?;
+            tar::Archive::new(f)
+                .unpack(tmp.path())
+                .map_err(|e| StoreError::InvalidLayout {
+                    path: file.clone(),
+                    why: format!("not an oci-archive tar ({e})"),
+                })?;
+            let layout = Layout::open(tmp.path()).map_err(|e| match e {
+                StoreError::InvalidLayout { why, .. } => StoreError::InvalidLayout {
+                    path: file.clone(),
+                    why,
+                },
+                e => e,
+            })?;
+            pick(layout, tag.as_deref(), Some(tmp))
+        }
+    }
+}
+
+/// The image tagged `tag` in a layout, or its only image.
+fn pick(
+    layout: Layout,
+    tag: Option<&str>,
+    unpacked: Option<tempfile::TempDir>,
+) -> Result<Opened, StoreError> {
+    if let Some(tag) = tag {
+        let descriptor = layout.resolve(tag)?;
+        return Ok(Opened {
+            layout,
+            descriptor,
+            tag: Some(tag.into()),
+            _unpacked: unpacked,
+        });
+    }
+    let index = layout.index()?;
+    match index.manifests().as_slice() {
+        [only] => {
+            let tag = only
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_REF_NAME))
+                .cloned();
+            Ok(Opened {
+                descriptor: only.clone(),
+                layout,
+                tag,
+                _unpacked: unpacked,
+            })
+        }
+        [] => Err(StoreError::InvalidLayout {
+            path: layout.root().into(),
+            why: "it holds no image".into(),
+        }),
+        _ => {
+            let tags: Vec<String> = layout.tags()?.into_iter().map(|(t, _)| t).collect();
+            Err(StoreError::InvalidLayout {
+                path: layout.root().into(),
+                why: format!(
+                    "it holds several images; name one as DIR:TAG (tags: {})",
+                    tags.join(", ")
+                ),
+            })
+        }
+    }
+}
+
+/// Writes the image `desc` of `layout` as an `oci-archive` tar at `out`,
+/// tagged `tag`: a whole OCI layout holding just that image. Written to a
+/// temporary file renamed into place.
+pub fn write_archive(
+    layout: &Layout,
+    desc: &Descriptor,
+    tag: &str,
+    out: &Path,
+) -> Result<u64, StoreError> {
+    let io = |action: &'static str| {
+        move |e: std::io::Error| StoreError::Io {
+            action,
+            path: out.to_path_buf(),
+            source: e,
+        }
+    };
+    let mut digests = std::collections::BTreeSet::new();
+    layout.reachable(desc, &mut digests)?;
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp =
+        tempfile::NamedTempFile::new_in(dir).map_err(io("create a temporary file next to"))?;
+    let mut tar = tar::Builder::new(tmp.as_file());
+    tar.mode(tar::HeaderMode::Deterministic);
+    let mut add = |path: &str, bytes: &[u8]| -> Result<(), StoreError> {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(bytes.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, path, bytes).map_err(io("write"))
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    let mut tagged = desc.clone();
+    let mut a = tagged.annotations().clone().unwrap_or_default();
+    a.insert(ANNOTATION_REF_NAME.into(), tag.into());
+    tagged.set_annotations(Some(a));
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [tagged],
+    });
+    add("index.json", &crate::layout::canonical_json(&index))?;
+    for d in &digests {
+        let digest: oci_spec::image::Digest = d.parse().map_err(|_| StoreError::InvalidLayout {
+            path: layout.root().into(),
+            why: format!("invalid digest {d}"),
+        })?;
+        let bytes = layout.read_blob(&digest)?;
+        add(
+            &format!("blobs/{}/{}", digest.algorithm().as_ref(), digest.digest()),
+            &bytes,
+        )?;
+    }
+    tar.finish().map_err(io("write"))?;
+    drop(tar);
+    tmp.as_file().sync_all().map_err(io("sync"))?;
+    let size = tmp.as_file().metadata().map_err(io("stat"))?.len();
+    tmp.persist(out).map_err(|e| StoreError::Io {
+        action: "write",
+        path: out.into(),
+        source: e.error,
+    })?;
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs_parse_like_skopeo_references() {
+        assert_eq!(
+            Source::parse("oci:/tmp/x:app:1.0"),
+            Source::Layout {
+                dir: "/tmp/x".into(),
+                tag: Some("app:1.0".into())
+            }
+        );
+        assert_eq!(
+            Source::parse("oci:/tmp/x"),
+            Source::Layout {
+                dir: "/tmp/x".into(),
+                tag: None
+            }
+        );
+        assert_eq!(
+            Source::parse("oci-archive:a.tar:app:1.0"),
+            Source::Archive {
+                file: "a.tar".into(),
+                tag: Some("app:1.0".into())
+            }
+        );
+        assert_eq!(
+            Source::parse("no-such-thing:1.0"),
+            Source::Tag("no-such-thing:1.0".into())
+        );
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            Source::parse(dir.path().to_str().unwrap()),
+            Source::Layout {
+                dir: dir.path().into(),
+                tag: None
+            }
+        );
+    }
+
+    #[test]
+    fn the_store_env_var_wins() {
+        // Only this test touches the variable.
+        unsafe { std::env::set_var(STORE_ENV, "/somewhere/store") };
+        assert_eq!(default_path(), PathBuf::from("/somewhere/store"));
+        unsafe { std::env::remove_var(STORE_ENV) };
+        let p = default_path();
+        assert!(p.ends_with("cargo-ebpf/store"), "{}", p.display());
+    }
+}
