@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ebpf_kinds::classify_section;
-use object::{Object, ObjectSection, ObjectSymbol};
 use serde::Serialize;
 
 use crate::arch::Arch;
@@ -315,41 +314,18 @@ fn check_clang(clang: &Path, cache_dir: &Path) -> Result<String> {
 /// Lists the programs in an eBPF object, from its ELF sections and symbols.
 pub fn object_programs(path: &Path) -> Result<Vec<ProgramInfo>> {
     let data = std::fs::read(path).map_err(Error::io("read", path))?;
-    let file = object::File::parse(&*data).map_err(|e| Error::Object {
+    let symbols = ebpf_object::program_symbols(&data).map_err(|e| Error::Object {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
-    if file.architecture() != object::Architecture::Bpf {
-        return Err(Error::Object {
-            path: path.to_path_buf(),
-            message: format!("not an eBPF object (machine {:?})", file.architecture()),
-        });
-    }
-    let mut programs = Vec::new();
-    for sym in file.symbols() {
-        if sym.kind() != object::SymbolKind::Text || !sym.is_global() {
-            continue;
-        }
-        let Some(index) = sym.section_index() else {
-            continue;
-        };
-        let Ok(section) = file.section_by_index(index) else {
-            continue;
-        };
-        let Ok(section_name) = section.name() else {
-            continue;
-        };
-        if section_name == ".text" {
-            continue;
-        }
-        programs.push(ProgramInfo {
-            name: sym.name().unwrap_or("").to_string(),
-            section: section_name.to_string(),
-            ty: classify_section(section_name).map(|s| s.ty.name().to_string()),
-        });
-    }
-    programs.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(programs)
+    Ok(symbols
+        .into_iter()
+        .map(|(name, section)| ProgramInfo {
+            ty: classify_section(&section).map(|s| s.ty.name().to_string()),
+            name,
+            section,
+        })
+        .collect())
 }
 
 pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
@@ -537,6 +513,9 @@ fn compile_bpf(
             os(opts.arch.bpf_target()),
             os(format!("-D__TARGET_ARCH_{}", opts.arch.bpf_target_arch())),
             os("-fno-stack-protector"),
+            // No absolute paths in the output: the same sources give the same
+            // bytes in any directory (reproducible images).
+            os(format!("-ffile-prefix-map={}=.", root.display())),
         ];
         for d in &includes {
             argv.push(os(format!("-I{}", d.display())));
@@ -626,6 +605,7 @@ fn build_c(
         let dep = obj_dir.join(format!("{stem}.d"));
         let mut argv: Vec<OsString> = vec![cc.clone().into(), os("-g"), os("-Wall")];
         argv.push(os(if opts.release { "-O2" } else { "-O1" }));
+        argv.push(os(format!("-ffile-prefix-map={}=.", root.display())));
         argv.push(os(format!("-I{}", ctx.out_dir.display())));
         argv.push(os(format!("-I{}", bpf_dir.display())));
         if root.join("include").is_dir() {

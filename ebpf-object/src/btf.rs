@@ -605,6 +605,13 @@ impl TypeDesc {
         matches!(self, TypeDesc::Array { elem, .. } if matches!(**elem, TypeDesc::Int { size: 1, char: true, .. }))
     }
 
+    /// Whether this is an array of unsigned bytes (`[u8; N]`, `__u8[N]`):
+    /// Rust programs keep C strings in them, so they decode as text when
+    /// they hold text, else as hex.
+    fn is_bytes(&self) -> bool {
+        matches!(self, TypeDesc::Array { elem, .. } if matches!(**elem, TypeDesc::Int { size: 1, signed: false, char: false, bool: false, .. }))
+    }
+
     /// The type as C spells it: `__u32`, `char[16]`, `struct event`.
     pub fn c_name(&self) -> String {
         match self {
@@ -683,6 +690,13 @@ impl TypeDesc {
             _ if self.is_text() => {
                 let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
                 Value::from(String::from_utf8_lossy(&bytes[..end]).into_owned())
+            }
+            _ if self.is_bytes() => {
+                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+                match std::str::from_utf8(&bytes[..end]) {
+                    Ok(t) if !t.chars().any(char::is_control) => Value::from(t),
+                    _ => Value::from(format!("0x{}", hex_string(bytes))),
+                }
             }
             TypeDesc::Array { len, elem } => {
                 let step = elem.size() as usize;

@@ -152,12 +152,7 @@ const RODATA: &str = ".rodata";
 
 /// Reads an object and applies `hints` from ebpf.toml.
 pub fn analyze(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectError> {
-    let file = object::File::parse(data).map_err(|e| ObjectError::NotElf(e.to_string()))?;
-    if file.architecture() != object::Architecture::Bpf {
-        return Err(ObjectError::NotBpf(
-            format!("{:?}", file.architecture()).to_lowercase(),
-        ));
-    }
+    let file = bpf_file(data)?;
     let big = !file.is_little_endian();
     let license = file
         .section_by_name("license")
@@ -277,8 +272,27 @@ fn loader_error(e: aya_obj::ParseError) -> ObjectError {
     }
 }
 
-/// The programs of an object: global functions in sections other than `.text`.
-fn programs(file: &object::File<'_>) -> Result<Vec<ProgramInfo>, ObjectError> {
+/// A function in a program section: (function name, section name).
+pub type ProgramSymbol = (String, String);
+
+/// The global functions of an object in sections other than `.text`
+/// (where libbpf, cilium/ebpf and aya look for programs), by name.
+pub fn program_symbols(data: &[u8]) -> Result<Vec<ProgramSymbol>, ObjectError> {
+    let file = bpf_file(data)?;
+    Ok(symbols(&file))
+}
+
+fn bpf_file(data: &[u8]) -> Result<object::File<'_>, ObjectError> {
+    let file = object::File::parse(data).map_err(|e| ObjectError::NotElf(e.to_string()))?;
+    if file.architecture() != object::Architecture::Bpf {
+        return Err(ObjectError::NotBpf(
+            format!("{:?}", file.architecture()).to_lowercase(),
+        ));
+    }
+    Ok(file)
+}
+
+fn symbols(file: &object::File<'_>) -> Vec<ProgramSymbol> {
     let mut out = Vec::new();
     for sym in file.symbols() {
         if sym.kind() != object::SymbolKind::Text || !sym.is_global() {
@@ -293,26 +307,35 @@ fn programs(file: &object::File<'_>) -> Result<Vec<ProgramInfo>, ObjectError> {
         let Ok(section) = section.name() else {
             continue;
         };
-        if section == ".text" {
-            continue;
+        if section != ".text" {
+            out.push((sym.name().unwrap_or("").to_string(), section.to_string()));
         }
-        let function = sym.name().unwrap_or("").to_string();
-        let kind = classify_section(section).ok_or_else(|| ObjectError::UnknownSection {
-            function: function.clone(),
-            section: section.to_string(),
-        })?;
-        out.push(ProgramInfo {
-            name: function,
-            section: section.to_string(),
-            ty: kind.ty,
-            target: kind.target,
-            attach: BTreeMap::new(),
-        });
     }
+    out.sort();
+    out
+}
+
+/// The programs of an object, each in a section of a known type.
+fn programs(file: &object::File<'_>) -> Result<Vec<ProgramInfo>, ObjectError> {
+    let out = symbols(file)
+        .into_iter()
+        .map(|(function, section)| {
+            let kind = classify_section(&section).ok_or_else(|| ObjectError::UnknownSection {
+                function: function.clone(),
+                section: section.clone(),
+            })?;
+            Ok(ProgramInfo {
+                name: function,
+                section,
+                ty: kind.ty,
+                target: kind.target,
+                attach: BTreeMap::new(),
+            })
+        })
+        .collect::<Result<Vec<_>, ObjectError>>()?;
     if out.is_empty() {
         return Err(ObjectError::NoPrograms);
     }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 

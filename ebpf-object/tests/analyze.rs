@@ -1,0 +1,257 @@
+//! `analyze` on objects compiled here with clang from small C sources: the
+//! types, defaults and kernel needs it reads, and each refusal.
+
+use std::process::Command;
+
+use ebpf_kinds::{KernelNeed, ProgramType};
+use ebpf_object::{Display, Hints, MapHint, ObjectError, TypeDesc, analyze};
+use serde_json::json;
+
+/// What the C fixtures need from libbpf's headers, spelled out so that the
+/// tests depend on clang alone.
+const PRELUDE: &str = r#"
+typedef unsigned char __u8;
+typedef short __s16;
+typedef unsigned int __u32;
+typedef unsigned long long __u64;
+typedef _Bool bool;
+#define SEC(name) __attribute__((section(name), used))
+#define __uint(name, val) int (*name)[val]
+#define __type(name, val) typeof(val) *name
+struct xdp_md;
+"#;
+
+/// `$CLANG`, else the newest versioned clang on PATH (Debian installs
+/// `clang-19`).
+fn clang() -> std::path::PathBuf {
+    if let Some(c) = std::env::var_os("CLANG") {
+        return c.into();
+    }
+    ["clang", "clang-21", "clang-20", "clang-19", "clang-18"]
+        .iter()
+        .find_map(|c| which::which(c).ok())
+        .expect("clang is installed (ci/setup.sh core)")
+}
+
+/// Compiles `source` for the BPF target (with `-target` `target`).
+fn compile_for(source: &str, target: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("t.c");
+    std::fs::write(&src, format!("{PRELUDE}\n{source}")).unwrap();
+    let out = dir.path().join("t.o");
+    let status = Command::new(clang())
+        .args(["-g", "-O2", "-target", target, "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("clang runs");
+    assert!(status.success(), "clang failed on:\n{source}");
+    std::fs::read(&out).unwrap()
+}
+
+fn compile(source: &str) -> Vec<u8> {
+    compile_for(source, "bpf")
+}
+
+const XDP: &str = r#"
+enum mode { MODE_A = 1, MODE_B = 2 };
+struct cfg { __u32 a; char name[8]; enum mode m; };
+struct event { __u32 pid; char comm[16]; struct { __u64 ts; } inner; __u32 flags : 3; __u32 more : 5; };
+struct counters { __u64 packets; __u64 bytes; };
+
+const volatile struct cfg cfg = { 7, "abc", MODE_B };
+const volatile __s16 neg = -5;
+const volatile bool flag = 1;
+const volatile __u8 raw[4] = { 0xff, 1, 2, 3 };
+
+struct {
+    __uint(type, 5 /* BPF_MAP_TYPE_PERCPU_HASH */);
+    __uint(max_entries, 64);
+    __type(key, __u32);
+    __type(value, struct counters);
+} stats SEC(".maps");
+
+struct {
+    __uint(type, 27 /* BPF_MAP_TYPE_RINGBUF */);
+    __uint(max_entries, 4096);
+} events SEC(".maps");
+
+struct event *unused_event __attribute__((unused));
+
+SEC("xdp")
+int count(struct xdp_md *ctx)
+{
+    __u32 key = cfg.a + neg + flag + raw[0];
+    (void)key;
+    return 2;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
+#[test]
+fn reads_programs_maps_records_variables_and_needs() {
+    let info = analyze(&compile(XDP), &Hints::default()).unwrap();
+    assert_eq!(info.license, "GPL");
+    assert_eq!(info.programs.len(), 1);
+    assert_eq!(info.programs[0].name, "count");
+    assert_eq!(info.programs[0].ty, ProgramType::Xdp);
+
+    let stats = info.maps.iter().find(|m| m.name == "stats").unwrap();
+    assert_eq!((stats.ty.as_str(), stats.max_entries), ("percpu_hash", 64));
+    assert_eq!(stats.display, Display::Counters);
+    assert_eq!(stats.key.as_ref().unwrap().c_name(), "__u32");
+    let value = stats.value.as_ref().unwrap();
+    assert_eq!(value.c_name(), "struct counters");
+    assert_eq!(value.size(), 16);
+
+    // The one event map carries the struct called `event`.
+    let events = info.maps.iter().find(|m| m.name == "events").unwrap();
+    assert_eq!(events.display, Display::Events);
+    let Some(TypeDesc::Struct { name, size, fields }) = &events.record else {
+        panic!("no record: {events:?}")
+    };
+    assert_eq!((name.as_str(), *size), ("event", 40));
+    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["pid", "comm", "inner", "flags", "more"]);
+    assert!(fields[1].ty.is_text());
+    assert_eq!(
+        (fields[3].bits, fields[4].bits, fields[4].bit_offset),
+        (3, 5, 3)
+    );
+
+    let vars: Vec<(&str, &serde_json::Value)> = info
+        .variables
+        .iter()
+        .map(|v| (v.name.as_str(), &v.default))
+        .collect();
+    assert_eq!(
+        vars,
+        [
+            ("cfg", &json!({"a": 7, "name": "abc", "m": "MODE_B"})),
+            ("neg", &json!(-5)),
+            ("flag", &json!(true)),
+            ("raw", &json!("0xff010203")),
+        ]
+    );
+
+    assert_eq!(info.kernel.min_version, "5.8");
+    assert_eq!(info.kernel.map_types, ["percpu_hash", "ringbuf"]);
+    assert_eq!(info.kernel.program_types, [ProgramType::Xdp]);
+    assert!(info.kernel.features.contains(&KernelNeed::GlobalData));
+}
+
+#[test]
+fn decodes_records_from_bytes() {
+    let info = analyze(&compile(XDP), &Hints::default()).unwrap();
+    let record = info.maps.iter().find_map(|m| m.record.clone()).unwrap();
+    let mut bytes = vec![0u8; 40];
+    bytes[..4].copy_from_slice(&42u32.to_le_bytes());
+    bytes[4..8].copy_from_slice(b"bash");
+    bytes[24..32].copy_from_slice(&7u64.to_le_bytes());
+    bytes[32] = 0b1010_1101; // flags = 0b101, more = 0b10101
+    assert_eq!(
+        record.decode(&bytes, false),
+        json!({"pid": 42, "comm": "bash", "inner": {"ts": 7}, "flags": 5, "more": 21})
+    );
+    assert_eq!(record.decode(&bytes[..10], false), serde_json::Value::Null);
+}
+
+#[test]
+fn hints_from_ebpf_toml_apply_or_are_refused() {
+    let data = compile(XDP);
+    let mut hints = Hints::default();
+    hints.maps.insert(
+        "stats".into(),
+        MapHint {
+            record: None,
+            display: Some(Display::Log2Histogram),
+        },
+    );
+    hints.maps.insert(
+        "events".into(),
+        MapHint {
+            record: Some("counters".into()),
+            display: None,
+        },
+    );
+    hints
+        .variables
+        .insert("neg".into(), "a negative number".into());
+    let info = analyze(&data, &hints).unwrap();
+    let stats = info.maps.iter().find(|m| m.name == "stats").unwrap();
+    assert_eq!(stats.display, Display::Log2Histogram);
+    let events = info.maps.iter().find(|m| m.name == "events").unwrap();
+    assert_eq!(events.record.as_ref().unwrap().c_name(), "struct counters");
+    let neg = info.variables.iter().find(|v| v.name == "neg").unwrap();
+    assert_eq!(neg.help.as_deref(), Some("a negative number"));
+
+    let refused = |hints: Hints| analyze(&data, &hints).unwrap_err().to_string();
+    let mut h = Hints::default();
+    h.maps.insert(
+        "events".into(),
+        MapHint {
+            record: Some("nope".into()),
+            display: None,
+        },
+    );
+    assert_eq!(
+        refused(h),
+        "map `events`: record type `nope` is not a struct in the object's BTF"
+    );
+    let mut h = Hints::default();
+    h.maps.insert("ghost".into(), MapHint::default());
+    assert_eq!(
+        refused(h),
+        "ebpf.toml describes map `ghost`, which the object does not define"
+    );
+    let mut h = Hints::default();
+    h.variables.insert("ghost".into(), "x".into());
+    assert!(refused(h).starts_with("ebpf.toml describes variable `ghost`"));
+}
+
+fn refusal(source: &str) -> ObjectError {
+    analyze(&compile(source), &Hints::default()).unwrap_err()
+}
+
+#[test]
+fn refuses_objects_that_cannot_be_packaged() {
+    let prog = "SEC(\"xdp\") int f(struct xdp_md *c) { return 2; }\n";
+    let license = "char LICENSE[] SEC(\"license\") = \"GPL\";\n";
+
+    assert!(matches!(refusal(prog), ObjectError::NoLicense));
+    assert!(matches!(
+        refusal(&format!("int x;\n{license}")),
+        ObjectError::NoPrograms
+    ));
+    let e = refusal(&format!(
+        "SEC(\"weird/thing\") int f(void *c) {{ return 0; }}\n{license}"
+    ));
+    assert_eq!(
+        e.to_string(),
+        "program `f` is in section `weird/thing`, which names no program type cargo-ebpf knows; use a libbpf section name (see `cargo ebpf new --list`)"
+    );
+    let e = refusal(&format!(
+        "SEC(\"tc\") int f(void *c) {{ return 0; }}\n{license}"
+    ));
+    assert_eq!(
+        e.to_string(),
+        "section `tc` is not one aya (the loader of bpf-runtime and bpfman) knows; name it `classifier` as the tc template does"
+    );
+
+    let host = compile_for(
+        &format!("int f(void) {{ return 0; }}\n{license}"),
+        "x86_64-linux-gnu",
+    );
+    let e = analyze(&host, &Hints::default()).unwrap_err();
+    assert!(matches!(e, ObjectError::NotBpf(_)), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("not an eBPF object: it is built for x86_64"),
+        "{e}"
+    );
+
+    let e = analyze(b"#!/bin/sh\necho hi\n", &Hints::default()).unwrap_err();
+    assert!(matches!(e, ObjectError::NotElf(_)), "{e}");
+}
