@@ -13,11 +13,12 @@ pub mod maps;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ebpf_kinds::{KernelNeed, ProgramType, classify_section};
+use ebpf_kinds::classify_section;
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use serde::{Deserialize, Serialize};
 
 pub use btf::{Btf, TypeDesc};
+pub use ebpf_kinds::{KernelNeed, ProgramType};
 pub use maps::Display;
 
 /// Why an object cannot be packaged or loaded.

@@ -447,7 +447,6 @@ fn read_platform(layout: &Layout, desc: &Descriptor) -> Result<PlatformImage> {
         why: why.to_string(),
     };
     let manifest: ImageManifest = layout.read_json(desc)?;
-    let config: ImageConfiguration = layout.read_json(manifest.config())?;
     let meta_desc = manifest
         .layers()
         .iter()
@@ -463,6 +462,7 @@ fn read_platform(layout: &Layout, desc: &Descriptor) -> Result<PlatformImage> {
     }
     let metadata: Metadata =
         serde_json::from_value(raw).map_err(|e| not_ours(&format!("invalid metadata ({e})")))?;
+    let config: ImageConfiguration = layout.read_json(manifest.config())?;
     Ok(PlatformImage {
         descriptor: desc.clone(),
         manifest,
@@ -509,4 +509,173 @@ pub fn bytecode(layout: &Layout, image: &PlatformImage) -> Result<Vec<u8>> {
             digest: image.descriptor.digest().to_string(),
             why: "its first layer is empty".into(),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use ebpf_object::{Display, Endianness, KernelRequirements, MapInfo, ObjectInfo, ProgramInfo};
+
+    use super::*;
+
+    fn input(arch: &str) -> PlatformInput {
+        let object = ObjectInfo {
+            endianness: Endianness::Little,
+            license: "GPL".into(),
+            programs: vec![ProgramInfo {
+                name: "count_packets".into(),
+                section: "xdp".into(),
+                ty: ebpf_object::ProgramType::Xdp,
+                target: None,
+                attach: [("iface".to_string(), serde_json::json!("lo"))].into(),
+            }],
+            maps: vec![MapInfo {
+                name: "stats".into(),
+                ty: "percpu_array".into(),
+                key_size: 4,
+                value_size: 16,
+                max_entries: 5,
+                key: None,
+                value: None,
+                display: Display::Counters,
+                record: None,
+            }],
+            variables: Vec::new(),
+            kernel: KernelRequirements {
+                min_version: "4.8".into(),
+                program_types: vec![ebpf_object::ProgramType::Xdp],
+                map_types: vec!["percpu_array".into()],
+                features: Vec::new(),
+            },
+        };
+        PlatformInput {
+            metadata: Metadata {
+                schema: SCHEMA,
+                name: "xdpcount".into(),
+                version: "0.1.0".into(),
+                description: "counts packets".into(),
+                authors: Vec::new(),
+                license: "GPL-2.0-only".into(),
+                source: None,
+                revision: None,
+                arch: arch.into(),
+                bytecode: "xdpcount.bpf.o".into(),
+                object,
+                userspace: Some(Userspace { path: "bin/xdpcount".into(), static_binary: true }),
+                files: vec![InstalledFile { path: "/etc/xdpcount.toml".into(), executable: false }],
+            },
+            bytecode: format!("\x7fELF bytecode for {arch}").into_bytes(),
+            userspace: Some(b"binary".to_vec()),
+            files: vec![b"threshold = 3\n".to_vec()],
+        }
+    }
+
+    fn annotations() -> Annotations {
+        Annotations {
+            title: "xdpcount".into(),
+            version: "0.1.0".into(),
+            licenses: "GPL-2.0-only".into(),
+            created: "1970-01-01T00:00:00Z".into(),
+            ..Annotations::default()
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Layout) {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::open_or_create(dir.path().join("s")).unwrap();
+        (dir, layout)
+    }
+
+    #[test]
+    fn an_image_round_trips_with_bpfman_labels_and_layer_roles() {
+        let (_d, layout) = store();
+        let desc = write(&layout, &[input("x86_64")], &annotations()).unwrap();
+        assert_eq!(desc.media_type(), &MediaType::ImageManifest);
+        let image = read(&layout, &desc).unwrap();
+        let p = &image.platforms[0];
+        assert_eq!(p.metadata, input("x86_64").metadata);
+        let labels = p.config.config().as_ref().unwrap().labels().as_ref().unwrap();
+        assert_eq!(labels[LABEL_PROGRAMS], r#"{"count_packets":"xdp"}"#);
+        assert_eq!(labels[LABEL_MAPS], r#"{"stats":"percpu_array"}"#);
+        assert_eq!(p.config.rootfs().diff_ids().len(), p.manifest.layers().len());
+        assert_eq!(bytecode(&layout, p).unwrap(), input("x86_64").bytecode);
+        let files = layer_files(&layout, p.layer(LayerRole::Files).unwrap()).unwrap();
+        assert_eq!(files, [("etc/xdpcount.toml".to_string(), b"threshold = 3\n".to_vec())]);
+        let us = layer_files(&layout, p.layer(LayerRole::Userspace).unwrap()).unwrap();
+        assert_eq!(us[0].0, "bin/xdpcount");
+    }
+
+    #[test]
+    fn the_same_input_gives_the_same_digest() {
+        let (_d, a) = store();
+        let (_e, b) = store();
+        let da = write(&a, &[input("x86_64")], &annotations()).unwrap();
+        let db = write(&b, &[input("x86_64")], &annotations()).unwrap();
+        assert_eq!(da.digest(), db.digest());
+    }
+
+    #[test]
+    fn several_platforms_make_an_index() {
+        let (_d, layout) = store();
+        let desc = write(&layout, &[input("x86_64"), input("aarch64")], &annotations()).unwrap();
+        assert_eq!(desc.media_type(), &MediaType::ImageIndex);
+        let image = read(&layout, &desc).unwrap();
+        let arches: Vec<String> = image
+            .platforms
+            .iter()
+            .map(|p| p.descriptor.platform().as_ref().unwrap().architecture().to_string())
+            .collect();
+        assert_eq!(arches, ["amd64", "arm64"]);
+        assert_eq!(bytecode(&layout, image.platform("aarch64").unwrap()).unwrap(), input("aarch64").bytecode);
+        let dup = write(&layout, &[input("x86_64"), input("x86_64")], &annotations());
+        assert!(matches!(dup, Err(FormatError::DuplicatePlatform(_))));
+        let bad = write(&layout, &[input("pdp11")], &annotations());
+        assert!(matches!(bad, Err(FormatError::UnknownArch(_))));
+    }
+
+    #[test]
+    fn a_changed_byte_in_any_blob_is_detected() {
+        let (_d, layout) = store();
+        let desc = write(&layout, &[input("x86_64")], &annotations()).unwrap();
+        let mut digests = std::collections::BTreeSet::new();
+        layout.reachable(&desc, &mut digests).unwrap();
+        assert_eq!(digests.len(), 6, "manifest, config and four layers");
+        for d in &digests {
+            let path = layout.root().join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+            let good = std::fs::read(&path).unwrap();
+            let mut bad = good.clone();
+            let at = bad.len() / 2;
+            bad[at] ^= 1;
+            std::fs::write(&path, &bad).unwrap();
+            let err = read(&layout, &desc)
+                .and_then(|i| bytecode(&layout, &i.platforms[0]).map(|_| i))
+                .and_then(|i| {
+                    for l in i.platforms[0].manifest.layers() {
+                        layout.read_blob(l.digest())?;
+                    }
+                    Ok(())
+                })
+                .unwrap_err();
+            assert!(
+                matches!(err, FormatError::Store(StoreError::Corrupt { .. })),
+                "{d}: {err}"
+            );
+            std::fs::write(&path, &good).unwrap();
+        }
+    }
+
+    #[test]
+    fn images_of_other_tools_are_told_apart() {
+        let (_d, layout) = store();
+        let config = layout.put_json(MediaType::ImageConfig, &serde_json::json!({})).unwrap();
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(config)
+            .layers(Vec::new())
+            .build()
+            .unwrap();
+        let desc = layout.put_json(MediaType::ImageManifest, &manifest).unwrap();
+        let err = read(&layout, &desc).unwrap_err().to_string();
+        assert!(err.contains("is not a cargo-ebpf image: it has no metadata layer"), "{err}");
+    }
 }
