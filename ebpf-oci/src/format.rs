@@ -560,8 +560,14 @@ mod tests {
                 arch: arch.into(),
                 bytecode: "xdpcount.bpf.o".into(),
                 object,
-                userspace: Some(Userspace { path: "bin/xdpcount".into(), static_binary: true }),
-                files: vec![InstalledFile { path: "/etc/xdpcount.toml".into(), executable: false }],
+                userspace: Some(Userspace {
+                    path: "bin/xdpcount".into(),
+                    static_binary: true,
+                }),
+                files: vec![InstalledFile {
+                    path: "/etc/xdpcount.toml".into(),
+                    executable: false,
+                }],
             },
             bytecode: format!("\x7fELF bytecode for {arch}").into_bytes(),
             userspace: Some(b"binary".to_vec()),
@@ -593,13 +599,26 @@ mod tests {
         let image = read(&layout, &desc).unwrap();
         let p = &image.platforms[0];
         assert_eq!(p.metadata, input("x86_64").metadata);
-        let labels = p.config.config().as_ref().unwrap().labels().as_ref().unwrap();
+        let labels = p
+            .config
+            .config()
+            .as_ref()
+            .unwrap()
+            .labels()
+            .as_ref()
+            .unwrap();
         assert_eq!(labels[LABEL_PROGRAMS], r#"{"count_packets":"xdp"}"#);
         assert_eq!(labels[LABEL_MAPS], r#"{"stats":"percpu_array"}"#);
-        assert_eq!(p.config.rootfs().diff_ids().len(), p.manifest.layers().len());
+        assert_eq!(
+            p.config.rootfs().diff_ids().len(),
+            p.manifest.layers().len()
+        );
         assert_eq!(bytecode(&layout, p).unwrap(), input("x86_64").bytecode);
         let files = layer_files(&layout, p.layer(LayerRole::Files).unwrap()).unwrap();
-        assert_eq!(files, [("etc/xdpcount.toml".to_string(), b"threshold = 3\n".to_vec())]);
+        assert_eq!(
+            files,
+            [("etc/xdpcount.toml".to_string(), b"threshold = 3\n".to_vec())]
+        );
         let us = layer_files(&layout, p.layer(LayerRole::Userspace).unwrap()).unwrap();
         assert_eq!(us[0].0, "bin/xdpcount");
     }
@@ -616,16 +635,31 @@ mod tests {
     #[test]
     fn several_platforms_make_an_index() {
         let (_d, layout) = store();
-        let desc = write(&layout, &[input("x86_64"), input("aarch64")], &annotations()).unwrap();
+        let desc = write(
+            &layout,
+            &[input("x86_64"), input("aarch64")],
+            &annotations(),
+        )
+        .unwrap();
         assert_eq!(desc.media_type(), &MediaType::ImageIndex);
         let image = read(&layout, &desc).unwrap();
         let arches: Vec<String> = image
             .platforms
             .iter()
-            .map(|p| p.descriptor.platform().as_ref().unwrap().architecture().to_string())
+            .map(|p| {
+                p.descriptor
+                    .platform()
+                    .as_ref()
+                    .unwrap()
+                    .architecture()
+                    .to_string()
+            })
             .collect();
         assert_eq!(arches, ["amd64", "arm64"]);
-        assert_eq!(bytecode(&layout, image.platform("aarch64").unwrap()).unwrap(), input("aarch64").bytecode);
+        assert_eq!(
+            bytecode(&layout, image.platform("aarch64").unwrap()).unwrap(),
+            input("aarch64").bytecode
+        );
         let dup = write(&layout, &[input("x86_64"), input("x86_64")], &annotations());
         assert!(matches!(dup, Err(FormatError::DuplicatePlatform(_))));
         let bad = write(&layout, &[input("pdp11")], &annotations());
@@ -640,7 +674,10 @@ mod tests {
         layout.reachable(&desc, &mut digests).unwrap();
         assert_eq!(digests.len(), 6, "manifest, config and four layers");
         for d in &digests {
-            let path = layout.root().join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+            let path = layout
+                .root()
+                .join("blobs/sha256")
+                .join(d.trim_start_matches("sha256:"));
             let good = std::fs::read(&path).unwrap();
             let mut bad = good.clone();
             let at = bad.len() / 2;
@@ -666,7 +703,9 @@ mod tests {
     #[test]
     fn images_of_other_tools_are_told_apart() {
         let (_d, layout) = store();
-        let config = layout.put_json(MediaType::ImageConfig, &serde_json::json!({})).unwrap();
+        let config = layout
+            .put_json(MediaType::ImageConfig, &serde_json::json!({}))
+            .unwrap();
         let manifest = ImageManifestBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageManifest)
@@ -674,8 +713,13 @@ mod tests {
             .layers(Vec::new())
             .build()
             .unwrap();
-        let desc = layout.put_json(MediaType::ImageManifest, &manifest).unwrap();
+        let desc = layout
+            .put_json(MediaType::ImageManifest, &manifest)
+            .unwrap();
         let err = read(&layout, &desc).unwrap_err().to_string();
-        assert!(err.contains("is not a cargo-ebpf image: it has no metadata layer"), "{err}");
+        assert!(
+            err.contains("is not a cargo-ebpf image: it has no metadata layer"),
+            "{err}"
+        );
     }
 }
