@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end on this machine: install what is needed, build
-# cargo-ebpf, create an XDP counter from the C template, build it, and run
-# it on the loopback interface for a few seconds while sending it traffic.
+# cargo-ebpf, create an XDP counter from the C template, build it, package it
+# into a local OCI layout store (no registry), and run it on the loopback
+# interface for a few seconds while sending it traffic.
 # Needs root (it loads a real eBPF program).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,5 +18,8 @@ set -x
 cargo ebpf new xdpcount --lang c --type xdp
 cd xdpcount
 cargo ebpf build
+export CARGO_EBPF_STORE="$work/store"      # the local OCI image layout
+cargo ebpf package
+cargo ebpf inspect xdpcount:0.1.0
 ( set +x; sleep 1; for i in $(seq 20); do echo "hello $i" > /dev/udp/127.0.0.1/9; done ) &   # 20 UDP packets to count
 ./target/ebpf/"$(uname -m)"/xdpcount --iface lo --duration 4
