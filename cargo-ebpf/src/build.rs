@@ -330,12 +330,7 @@ pub fn object_programs(path: &Path) -> Result<Vec<ProgramInfo>> {
 
 pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let started = Instant::now();
-    let manifest_path = manifest::find(&opts.dir)?;
-    let root = manifest_path
-        .parent()
-        .expect("a file has a parent")
-        .to_path_buf();
-    let m = Manifest::load(&manifest_path)?;
+    let (root, m) = manifest::locate(&opts.dir)?;
     let out_dir = root.join("target").join("ebpf").join(opts.arch.name());
     std::fs::create_dir_all(&out_dir).map_err(Error::io("create directory", &out_dir))?;
     let mut ctx = Ctx {

@@ -222,6 +222,14 @@ fn arg_list(ty: ProgramType) -> String {
     }
 }
 
+/// The project around `start`: its root directory and its manifest.
+pub fn locate(start: &Path) -> Result<(PathBuf, Manifest)> {
+    let path = find(start)?;
+    let m = Manifest::load(&path)?;
+    let root = path.parent().expect("a file has a parent").to_path_buf();
+    Ok((root, m))
+}
+
 /// Finds `ebpf.toml` in `start` or the nearest parent that has one.
 pub fn find(start: &Path) -> Result<PathBuf> {
     start

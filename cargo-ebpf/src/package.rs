@@ -59,12 +59,7 @@ pub struct ArchiveReport {
 }
 
 pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
-    let manifest_path = manifest::find(&opts.dir)?;
-    let root = manifest_path
-        .parent()
-        .expect("a file has a parent")
-        .to_path_buf();
-    let m = Manifest::load(&manifest_path)?;
+    let (root, m) = manifest::locate(&opts.dir)?;
     let tag = opts
         .tag
         .clone()

@@ -246,30 +246,34 @@ fn write_platform(layout: &Layout, input: &PlatformInput, ann: &Annotations) -> 
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
     let mut blobs: Vec<Vec<u8>> = Vec::new();
+    // A layer: its blob, the content its diff_id hashes, its role and title.
+    let mut push = |media_type: MediaType, blob: Vec<u8>, diff: &[u8], role, title: &str| {
+        layers.push(layer_desc(media_type, &blob, role, title));
+        diff_ids.push(sha256_digest(diff).to_string());
+        blobs.push(blob);
+    };
 
     let bytecode = layer::build(&[LayerFile {
         path: md.bytecode.clone(),
         contents: input.bytecode.clone(),
         executable: false,
     }])?;
-    layers.push(layer_desc(
+    push(
         MediaType::ImageLayerGzip,
-        &bytecode.gzip,
+        bytecode.gzip,
+        &bytecode.tar,
         LayerRole::Bytecode,
         &md.bytecode,
-    ));
-    diff_ids.push(sha256_digest(&bytecode.tar).to_string());
-    blobs.push(bytecode.gzip);
+    );
 
     let metadata = canonical_json(md);
-    layers.push(layer_desc(
+    push(
         MediaType::Other(METADATA_MEDIA_TYPE.into()),
+        metadata.clone(),
         &metadata,
         LayerRole::Metadata,
         "metadata.json",
-    ));
-    diff_ids.push(sha256_digest(&metadata).to_string());
-    blobs.push(metadata);
+    );
 
     if let (Some(us), Some(bin)) = (&md.userspace, &input.userspace) {
         let l = layer::build(&[LayerFile {
@@ -277,14 +281,13 @@ fn write_platform(layout: &Layout, input: &PlatformInput, ann: &Annotations) -> 
             contents: bin.clone(),
             executable: true,
         }])?;
-        layers.push(layer_desc(
+        push(
             MediaType::ImageLayerGzip,
-            &l.gzip,
+            l.gzip,
+            &l.tar,
             LayerRole::Userspace,
             &us.path,
-        ));
-        diff_ids.push(sha256_digest(&l.tar).to_string());
-        blobs.push(l.gzip);
+        );
     }
     if !md.files.is_empty() {
         let files: Vec<LayerFile> = md
@@ -298,14 +301,13 @@ fn write_platform(layout: &Layout, input: &PlatformInput, ann: &Annotations) -> 
             })
             .collect();
         let l = layer::build(&files)?;
-        layers.push(layer_desc(
+        push(
             MediaType::ImageLayerGzip,
-            &l.gzip,
+            l.gzip,
+            &l.tar,
             LayerRole::Files,
             "files",
-        ));
-        diff_ids.push(sha256_digest(&l.tar).to_string());
-        blobs.push(l.gzip);
+        );
     }
     for b in &blobs {
         layout.put_blob(b)?;
