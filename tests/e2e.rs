@@ -565,6 +565,12 @@ fn the_same_sources_package_to_the_same_digest() {
             .output()
             .unwrap())
     };
+    // An extra file, installed on hosts from the image's files layer.
+    std::fs::create_dir_all(a.join("conf")).unwrap();
+    std::fs::write(a.join("conf/limits.toml"), "max = 3\n").unwrap();
+    let mut m = std::fs::read_to_string(a.join("ebpf.toml")).unwrap();
+    m.push_str("\n[[file]]\nsource = \"conf/limits.toml\"\ninstall = \"/etc/repro/limits.toml\"\n");
+    std::fs::write(a.join("ebpf.toml"), m).unwrap();
     git(&a, &["init", "-q"]);
     git(&a, &["add", "-A"]);
     git(&a, &["commit", "-qm", "start"]);
@@ -613,6 +619,18 @@ fn the_same_sources_package_to_the_same_digest() {
         ],
     )));
     assert_eq!(i["platforms"][0]["created"], "2026-01-02T03:04:05Z");
+    let files = &i["platforms"][0]["metadata"]["files"];
+    assert_eq!(
+        files,
+        &serde_json::json!([{"path": "/etc/repro/limits.toml", "executable": false}])
+    );
+    let last = i["platforms"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["role"], "files");
     let head = git(&a, &["rev-parse", "HEAD"]);
     assert_eq!(i["platforms"][0]["metadata"]["revision"], head.trim());
 }
