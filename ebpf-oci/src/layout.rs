@@ -337,14 +337,64 @@ impl Layout {
         Ok(())
     }
 
-    /// Removes blobs no tag reaches (and stale temporary files). Returns how
-    /// many files were removed.
-    pub fn gc(&self) -> Result<usize> {
-        let _lock = self.lock()?;
+    /// Every digest some tag reaches.
+    fn tagged_digests(&self) -> Result<BTreeSet<String>> {
         let mut keep = BTreeSet::new();
         for d in self.index()?.manifests() {
             self.reachable(d, &mut keep)?;
         }
+        Ok(keep)
+    }
+
+    /// Removes those of `candidates` that no tag reaches: what a failed pull
+    /// wrote, so that it leaves the store as it found it.
+    pub fn discard(&self, candidates: &[Digest]) -> Result<usize> {
+        let _lock = self.lock()?;
+        let keep = self.tagged_digests()?;
+        let mut removed = 0;
+        for digest in candidates {
+            if !keep.contains(&digest.to_string()) {
+                let path = self.blob_path(digest);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed += 1,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io("remove", &path)(e)),
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Whether the blob `digest` is present and intact.
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.read_blob(digest).is_ok()
+    }
+
+    /// A writer that streams a blob into the store, hashing as it goes; its
+    /// [`BlobWriter::commit`] makes the blob visible only if the content
+    /// matches `expected`. Dropped uncommitted, it leaves nothing behind.
+    pub fn blob_writer(&self, expected: &Digest) -> Result<BlobWriter> {
+        let path = self.blob_path(expected);
+        let dir = path.parent().expect("blob paths have a parent");
+        std::fs::create_dir_all(dir).map_err(io("create directory", dir))?;
+        let file = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(dir)
+            .map_err(io("create a temporary file in", dir))?;
+        Ok(BlobWriter {
+            file,
+            hasher: Sha256::new(),
+            path,
+            expected: expected.clone(),
+            written: 0,
+        })
+    }
+
+    /// Removes blobs no tag reaches (and stale temporary files). Returns how
+    /// many files were removed.
+    pub fn gc(&self) -> Result<usize> {
+        let _lock = self.lock()?;
+        let keep = self.tagged_digests()?;
         let dir = self.root.join("blobs/sha256");
         let mut removed = 0;
         for entry in std::fs::read_dir(&dir).map_err(io("read", &dir))? {
@@ -356,6 +406,57 @@ impl Layout {
             }
         }
         Ok(removed)
+    }
+}
+
+/// A blob being written into the store; see [`Layout::blob_writer`].
+pub struct BlobWriter {
+    file: tempfile::NamedTempFile,
+    hasher: Sha256,
+    path: PathBuf,
+    expected: Digest,
+    written: u64,
+}
+
+impl BlobWriter {
+    pub fn write(&mut self, bytes: &[u8]) -> Result<()> {
+        use std::io::Write;
+        self.hasher.update(bytes);
+        self.written += bytes.len() as u64;
+        self.file
+            .write_all(bytes)
+            .map_err(io("write", self.file.path()))
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Verifies the content against the expected digest and, if it matches,
+    /// renames it into place (durably). On a mismatch nothing is kept.
+    pub fn commit(self) -> Result<u64> {
+        let actual = format!("sha256:{}", hex::encode(self.hasher.finalize()));
+        if actual != self.expected.to_string() {
+            return Err(StoreError::Corrupt {
+                path: self.path,
+                expected: self.expected.to_string(),
+                actual,
+            });
+        }
+        self.file
+            .as_file()
+            .sync_all()
+            .map_err(io("write", &self.path))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(self.file.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(io("set permissions of", &self.path))?;
+        self.file.persist(&self.path).map_err(|e| StoreError::Io {
+            action: "write",
+            path: self.path.clone(),
+            source: e.error,
+        })?;
+        Ok(self.written)
     }
 }
 

@@ -4,10 +4,13 @@
 //! read; every write is a temporary file renamed into place, so a crash never
 //! leaves a half-written blob or index visible.
 
+pub mod auth;
+pub mod config;
 pub mod format;
 pub mod fs;
 pub mod layer;
 pub mod layout;
+pub mod registry;
 pub mod store;
 
 pub use layout::{Layout, StoreError};
