@@ -14,7 +14,7 @@ use crate::lang::Language;
 use crate::new::{self, InitOptions, NewOptions};
 use crate::package::{self, PackageOptions};
 use crate::templates::{self, Ci};
-use crate::{doctor, fsutil, images, vmlinux};
+use crate::{doctor, fsutil, images, remote, vmlinux};
 
 /// `cargo ebpf ...` runs `cargo-ebpf ebpf ...`: the wrapper subcommand.
 #[derive(Parser, Debug)]
@@ -56,6 +56,114 @@ pub enum Command {
     Tag(TagArgs),
     /// Remove a tag from the local store, and the blobs no other tag uses
     Rmi(RmiArgs),
+    /// Check and store credentials for a registry (in Docker's config.json)
+    Login(LoginArgs),
+    /// Remove the stored credentials of a registry
+    Logout(LogoutArgs),
+    /// Push the project's image (all platforms) from the local store to a registry
+    Publish(PublishArgs),
+    /// Fetch an image from a registry into the local store, verifying every digest
+    Pull(PullArgs),
+    /// List a registry's repositories, their tags, and which are eBPF packages
+    Search(SearchArgs),
+}
+
+/// How to reach a registry.
+#[derive(Args, Debug)]
+pub struct TransportArgs {
+    /// PEM file of a private CA to trust (also: ca-file in the config)
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Speak plain HTTP to the registry (loopback registries without TLS need no flag)
+    #[arg(long)]
+    pub insecure: bool,
+    /// Retries after a dropped connection, a timeout or a 5xx/429 answer
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub retries: u32,
+}
+
+impl TransportArgs {
+    fn transport(&self) -> remote::Transport {
+        remote::Transport {
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+            retries: self.retries,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The registry: HOST or HOST:PORT (a repository path after it is ignored)
+    pub registry: String,
+    /// User name (asked on a terminal when missing)
+    #[arg(long, short = 'u')]
+    pub username: Option<String>,
+    /// Read the password or token from standard input
+    #[arg(long)]
+    pub password_stdin: bool,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry: HOST or HOST:PORT
+    pub registry: String,
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// Where to push: REGISTRY/REPOSITORY:TAG (default: NAME:VERSION under the
+    /// configured default registry)
+    pub reference: Option<String>,
+    /// Push this local image (tag, layout or archive) instead of the project's
+    #[arg(long, value_name = "IMAGE")]
+    pub image: Option<String>,
+    /// Print a JSON summary (digests, sizes, blobs uploaded and skipped) on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Project directory (default: the current one or a parent with ebpf.toml)
+    #[arg(long, short = 'C')]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST
+    pub reference: String,
+    /// From a multi-platform image, take this one (default: this machine's), e.g. linux/arm64
+    #[arg(long, value_name = "OS/ARCH")]
+    pub platform: Option<String>,
+    /// Tag in the local store (default: the reference as written in full)
+    #[arg(long, short = 't')]
+    pub tag: Option<String>,
+    /// Print a JSON summary on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// The registry (default: the configured one), then a term to look for in
+    /// repository names and descriptions
+    #[arg(value_name = "REGISTRY")]
+    pub first: Option<String>,
+    #[arg(value_name = "TERM")]
+    pub second: Option<String>,
+    /// Print JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub transport: TransportArgs,
 }
 
 /// Where the local store is.
@@ -310,12 +418,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Build(a) => {
             let json = a.message_format == MessageFormat::Json;
-            let dir = match a.dir {
-                Some(d) => d,
-                None => {
-                    std::env::current_dir().map_err(Error::io("read", "the current directory"))?
-                }
-            };
+            let dir = current_or(a.dir)?;
             let report = build::build(&BuildOptions {
                 dir,
                 arch: parse_arch(&a.arch)?,
@@ -342,12 +445,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Package(a) => {
-            let dir = match a.dir {
-                Some(d) => d,
-                None => {
-                    std::env::current_dir().map_err(Error::io("read", "the current directory"))?
-                }
-            };
+            let dir = current_or(a.dir)?;
             let arches = a
                 .arches
                 .iter()
@@ -428,6 +526,85 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Login(a) => {
+            let kept = remote::login(&remote::LoginOptions {
+                registry: a.registry.clone(),
+                username: a.username,
+                password_stdin: a.password_stdin,
+                transport: a.transport.transport(),
+            })?;
+            eprintln!(
+                "{:>12} {} (credentials stored in {kept})",
+                "Logged in",
+                remote::registry_host(&a.registry)?
+            );
+            Ok(())
+        }
+        Command::Logout(a) => {
+            match remote::logout(&a.registry)? {
+                Some(kept) => eprintln!("{:>12} {} (removed from {kept})", "Logged out", a.registry),
+                None => eprintln!("not logged in to {}", a.registry),
+            }
+            Ok(())
+        }
+        Command::Publish(a) => {
+            let report = remote::publish(&remote::PublishOptions {
+                reference: a.reference,
+                image: a.image,
+                dir: current_or(a.dir)?,
+                store: a.store.path(),
+                transport: a.transport.transport(),
+                progress: !a.json,
+            })?;
+            if a.json {
+                out(&format!("{}\n", serde_json::to_string(&report).expect("serializes")));
+            } else {
+                eprint!("{}", remote::render_push(&report));
+                out(&format!("{}@{}\n", report.reference, report.digest));
+            }
+            Ok(())
+        }
+        Command::Pull(a) => {
+            let report = remote::pull(&remote::PullOptions {
+                reference: a.reference,
+                platform: a.platform,
+                tag: a.tag,
+                store: a.store.path(),
+                transport: a.transport.transport(),
+                progress: !a.json,
+            })?;
+            if a.json {
+                out(&format!("{}\n", serde_json::to_string(&report).expect("serializes")));
+            } else {
+                eprint!("{}", remote::render_pull(&report));
+                if report.platform != ebpf_oci::registry::host_platform() {
+                    eprintln!(
+                        "warning: {} is for {}; this machine is {}",
+                        report.reference,
+                        report.platform,
+                        ebpf_oci::registry::host_platform()
+                    );
+                }
+                out(&format!("{}\n", report.tag));
+            }
+            Ok(())
+        }
+        Command::Search(a) => {
+            let rows = remote::search(
+                a.first.as_deref(),
+                a.second.as_deref(),
+                &a.transport.transport(),
+            )?;
+            if a.json {
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&rows).expect("serializes")
+                ));
+            } else {
+                out(&remote::render_search(&rows));
+            }
+            Ok(())
+        }
         Command::Gen(GenCommand::Vmlinux(a)) => {
             let btf = vmlinux::btf_source(a.btf.as_deref())?;
             let _ = parse_arch(&a.arch)?;
@@ -483,6 +660,14 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// `dir`, or the current directory.
+fn current_or(dir: Option<PathBuf>) -> Result<PathBuf> {
+    match dir {
+        Some(d) => Ok(d),
+        None => std::env::current_dir().map_err(Error::io("read", "the current directory")),
     }
 }
 

@@ -60,12 +60,38 @@ pub enum Error {
 
     #[error(transparent)]
     Image(#[from] ebpf_oci::format::FormatError),
+
+    #[error(transparent)]
+    Registry(#[from] ebpf_oci::registry::RegistryError),
+}
+
+impl From<ebpf_oci::config::ConfigError> for Error {
+    fn from(e: ebpf_oci::config::ConfigError) -> Self {
+        Error::Registry(e.into())
+    }
+}
+
+impl From<ebpf_oci::auth::AuthError> for Error {
+    fn from(e: ebpf_oci::auth::AuthError) -> Self {
+        Error::Registry(e.into())
+    }
 }
 
 /// Store errors the user caused (a name), rather than the store's state.
 fn store_usage(e: &ebpf_oci::StoreError) -> bool {
     use ebpf_oci::StoreError::*;
     matches!(e, UnknownTag(_) | TagExists(_) | InvalidTag(_))
+}
+
+/// Registry errors in what the user wrote, rather than in the registry.
+fn registry_usage(e: &ebpf_oci::registry::RegistryError) -> bool {
+    use ebpf_oci::registry::RegistryError::*;
+    match e {
+        InvalidReference { .. } | NoRegistry { .. } | NoPlatform { .. } | CaFile { .. } => true,
+        Config(_) => true,
+        Store(s) => store_usage(s),
+        _ => false,
+    }
 }
 
 impl Error {
@@ -80,11 +106,13 @@ impl Error {
                 exit::USAGE
             }
             Error::Image(ebpf_oci::format::FormatError::UnknownArch(_)) => exit::USAGE,
+            Error::Registry(e) if registry_usage(e) => exit::USAGE,
             Error::Io { .. }
             | Error::Template { .. }
             | Error::Object { .. }
             | Error::Store(_)
-            | Error::Image(_) => exit::FAILURE,
+            | Error::Image(_)
+            | Error::Registry(_) => exit::FAILURE,
         }
     }
 

@@ -175,6 +175,11 @@ impl Manifest {
         Ok(m)
     }
 
+    /// The project's image tag in the local store: `NAME:VERSION`.
+    pub fn image_tag(&self) -> String {
+        format!("{}:{}", self.package.name, self.package.version)
+    }
+
     /// What ebpf.toml tells the object reader about maps and variables.
     pub fn hints(&self) -> ebpf_object::Hints {
         ebpf_object::Hints {

@@ -63,7 +63,7 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
     let tag = opts
         .tag
         .clone()
-        .unwrap_or_else(|| format!("{}:{}", m.package.name, m.package.version));
+        .unwrap_or_else(|| m.image_tag());
     let arches = if opts.arches.is_empty() {
         vec![Arch::host()]
     } else {

@@ -289,6 +289,20 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
+/// Whether a registry answers `url` (its `/v2/`) over plain HTTP: 200, or
+/// 401 asking for credentials. A TLS server answers 400.
+async fn speaks_plain_http(url: &str) -> bool {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .build();
+    match client {
+        Ok(c) => c.get(url).send().await.is_ok_and(|r| {
+            r.status() == reqwest::StatusCode::OK || r.status() == reqwest::StatusCode::UNAUTHORIZED
+        }),
+        Err(_) => false,
+    }
+}
+
 fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(err) = cur {
@@ -355,7 +369,11 @@ fn stream_error(e: std::io::Error) -> OciDistributionError {
 
 fn transient(e: &OciDistributionError) -> bool {
     match e {
-        OciDistributionError::RequestError(_) | OciDistributionError::IoError(_) => true,
+        OciDistributionError::RequestError(e) => match e.status() {
+            Some(status) => status.is_server_error() || status.as_u16() == 429,
+            None => true,
+        },
+        OciDistributionError::IoError(_) => true,
         OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
         OciDistributionError::RegistryError { envelope, .. } => envelope
             .errors
@@ -432,16 +450,19 @@ impl Session {
         match session.probe() {
             Ok(()) => Ok(session),
             // A loopback registry without TLS, as `docker-registry` starts by
-            // default: plain HTTP is allowed there, as Docker allows it.
+            // default: plain HTTP is allowed there, as Docker allows it, if
+            // a registry really answers on it.
             Err(e @ (RegistryError::Tls { .. } | RegistryError::Unreachable { .. }))
                 if !insecure && ca_file.is_none() && is_loopback(registry) =>
             {
-                session.client = make(ClientProtocol::Http)?;
-                session.url = format!("http://{registry}/v2/");
-                match session.probe() {
-                    Ok(()) => Ok(session),
-                    Err(_) => Err(e),
+                let url = format!("http://{registry}/v2/");
+                if !session.runtime.block_on(speaks_plain_http(&url)) {
+                    return Err(e);
                 }
+                session.client = make(ClientProtocol::Http)?;
+                session.url = url;
+                session.probe()?;
+                Ok(session)
             }
             Err(e) => Err(e),
         }
@@ -506,6 +527,20 @@ impl Session {
             why,
         };
         match e {
+            // A HEAD request has no body to explain itself: its status is
+            // all there is.
+            OciDistributionError::RequestError(err) if err.status().is_some() => {
+                let code = err.status().expect("checked").as_u16();
+                self.classify(
+                    OciDistributionError::ServerError {
+                        code,
+                        url: String::new(),
+                        message: String::new(),
+                    },
+                    r,
+                    action,
+                )
+            }
             OciDistributionError::RequestError(err) => {
                 let why = root_cause(&err);
                 if is_tls(&err as &(dyn std::error::Error + 'static)) {
@@ -576,7 +611,7 @@ impl Session {
             OciDistributionError::ServerError { code, message, .. } => RegistryError::Server {
                 registry,
                 attempts: self.retries + 1,
-                why: format!("HTTP {code} {}", message.trim()),
+                why: format!("HTTP {code} {}", message.trim()).trim_end().to_string(),
             },
             other => RegistryError::Protocol {
                 registry,
@@ -906,8 +941,16 @@ impl Session {
                 why: format!("its config has no {LABEL_PROGRAMS} label"),
             });
         }
-        if platform.is_some() || index_digest.is_none() {
+        if index_digest.is_none() {
+            // A single-platform image: it must be the platform asked for.
             chosen_platform = format!("{}/{}", config.os(), config.architecture());
+            if platform.is_some_and(|p| p != chosen_platform) {
+                return Err(RegistryError::NoPlatform {
+                    reference,
+                    wanted,
+                    available: chosen_platform,
+                });
+            }
         }
         let mut blobs = vec![config_report];
         let layers: Vec<BlobReport> = stream::iter(manifest.layers().iter())
