@@ -2,6 +2,7 @@
 //! root) the real kernel. Template projects are generated and built once,
 //! into one directory shared by all tests of this binary.
 
+mod registry;
 mod util;
 
 use std::path::{Path, PathBuf};
@@ -358,38 +359,58 @@ fn init_builds_existing_libbpf_style_sources_unchanged() {
     assert!(line.contains("ebpf.toml exists already"), "{line}");
 }
 
+/// The C xdp template built for x86_64 and aarch64 (bytecode only: there is
+/// no cross C compiler here) and packaged as one image index, once. Returns
+/// the project, its store and the index digest.
+fn multi_arch_image() -> (PathBuf, PathBuf, String) {
+    static IMAGE: OnceLock<(PathBuf, PathBuf, String)> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            let dir = new_project("cross-xdp", "c", "xdp");
+            // The host's vmlinux.h stands in for an aarch64 one: XDP needs no pt_regs.
+            let inc = dir.join("include/aarch64");
+            std::fs::create_dir_all(&inc).unwrap();
+            ok(&cargo_ebpf(
+                &dir,
+                &["gen", "vmlinux", "-o", "include/aarch64/vmlinux.h"],
+            ));
+            // A project without user space builds bytecode alone.
+            std::fs::remove_file(dir.join("src/cross-xdp.c")).unwrap();
+            let out = ok(&cargo_ebpf(
+                &dir,
+                &["build", "--arch", "aarch64", "--message-format", "json"],
+            ));
+            assert!(out.contains("\"arch\":\"aarch64\""), "{out}");
+            assert!(dir.join("target/ebpf/aarch64/cross-xdp.bpf.o").is_file());
+            let store = workdir().join("stores/multi");
+            let report = json(&ok(&cargo_ebpf(
+                &dir,
+                &[
+                    "package",
+                    "--arch",
+                    "x86_64",
+                    "--arch",
+                    "aarch64",
+                    "--json",
+                    "--store",
+                    store.to_str().unwrap(),
+                ],
+            )));
+            assert_eq!(
+                report["media_type"],
+                "application/vnd.oci.image.index.v1+json"
+            );
+            let digest = report["digest"].as_str().unwrap().to_string();
+            (dir, store, digest)
+        })
+        .clone()
+}
+
 #[test]
 fn cross_arch_bytecode_for_aarch64() {
-    let dir = new_project("cross-xdp", "c", "xdp");
-    // The host's vmlinux.h stands in for an aarch64 one: XDP needs no pt_regs.
-    let inc = dir.join("include/aarch64");
-    std::fs::create_dir_all(&inc).unwrap();
-    ok(&cargo_ebpf(
-        &dir,
-        &["gen", "vmlinux", "-o", "include/aarch64/vmlinux.h"],
-    ));
-    // No cross C compiler here: a project without user space builds bytecode alone.
-    std::fs::remove_file(dir.join("src/cross-xdp.c")).unwrap();
-    let out = ok(&cargo_ebpf(
-        &dir,
-        &["build", "--arch", "aarch64", "--message-format", "json"],
-    ));
-    assert!(out.contains("\"arch\":\"aarch64\""), "{out}");
-    assert!(dir.join("target/ebpf/aarch64/cross-xdp.bpf.o").is_file());
-
     // Both platforms in one image: an OCI index that skopeo resolves per arch.
-    let store = workdir().join("stores/multi");
+    let (dir, store, _) = multi_arch_image();
     let s = store.to_str().unwrap();
-    let report = json(&ok(&cargo_ebpf(
-        &dir,
-        &[
-            "package", "--arch", "x86_64", "--arch", "aarch64", "--json", "--store", s,
-        ],
-    )));
-    assert_eq!(
-        report["media_type"],
-        "application/vnd.oci.image.index.v1+json"
-    );
     let reference = format!("oci:{s}:cross-xdp:0.1.0");
     let raw = json(&skopeo(&["inspect", "--raw", &reference]));
     let arches: Vec<&str> = raw["manifests"]

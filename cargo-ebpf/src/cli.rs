@@ -542,7 +542,9 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Logout(a) => {
             match remote::logout(&a.registry)? {
-                Some(kept) => eprintln!("{:>12} {} (removed from {kept})", "Logged out", a.registry),
+                Some(kept) => {
+                    eprintln!("{:>12} {} (removed from {kept})", "Logged out", a.registry)
+                }
                 None => eprintln!("not logged in to {}", a.registry),
             }
             Ok(())
@@ -557,7 +559,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 progress: !a.json,
             })?;
             if a.json {
-                out(&format!("{}\n", serde_json::to_string(&report).expect("serializes")));
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string(&report).expect("serializes")
+                ));
             } else {
                 eprint!("{}", remote::render_push(&report));
                 out(&format!("{}@{}\n", report.reference, report.digest));
@@ -574,7 +579,10 @@ pub fn run(cli: Cli) -> Result<()> {
                 progress: !a.json,
             })?;
             if a.json {
-                out(&format!("{}\n", serde_json::to_string(&report).expect("serializes")));
+                out(&format!(
+                    "{}\n",
+                    serde_json::to_string(&report).expect("serializes")
+                ));
             } else {
                 eprint!("{}", remote::render_pull(&report));
                 if report.platform != ebpf_oci::registry::host_platform() {

@@ -60,10 +60,7 @@ pub struct ArchiveReport {
 
 pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
     let (root, m) = manifest::locate(&opts.dir)?;
-    let tag = opts
-        .tag
-        .clone()
-        .unwrap_or_else(|| m.image_tag());
+    let tag = opts.tag.clone().unwrap_or_else(|| m.image_tag());
     let arches = if opts.arches.is_empty() {
         vec![Arch::host()]
     } else {

@@ -8,13 +8,13 @@ use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use ebpf_oci::Layout;
 use ebpf_oci::auth::{Credentials, DockerConfig, Keeper};
 use ebpf_oci::config::Config;
 use ebpf_oci::registry::{
     self, Options, Progress, PullReport, PushReport, Quiet, RepositoryReport, Session,
 };
 use ebpf_oci::store::{self, Source};
-use ebpf_oci::Layout;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::error::{Error, Result};
@@ -109,10 +109,7 @@ pub fn login(opts: &LoginOptions) -> Result<Keeper> {
     if secret.is_empty() {
         return Err(Error::usage("the password is empty"));
     }
-    let credentials = Credentials {
-        username,
-        secret,
-    };
+    let credentials = Credentials { username, secret };
     let config = Config::load()?;
     let mut options = opts.transport.options();
     options.credentials = Some(credentials.clone());
@@ -166,7 +163,11 @@ pub fn publish(opts: &PublishOptions) -> Result<PushReport> {
         )),
         e => e.into(),
     })?;
-    let session = Session::connect(target.resolve_registry(), &config, &opts.transport.options())?;
+    let session = Session::connect(
+        target.resolve_registry(),
+        &config,
+        &opts.transport.options(),
+    )?;
     let progress = progress(opts.progress, "Uploading");
     Ok(session.push(&opened.layout, &opened.descriptor, &target, progress)?)
 }
@@ -188,7 +189,11 @@ pub fn pull(opts: &PullOptions) -> Result<PullReport> {
         check_platform(p)?;
     }
     let layout = Layout::open_or_create(&opts.store)?;
-    let session = Session::connect(source.resolve_registry(), &config, &opts.transport.options())?;
+    let session = Session::connect(
+        source.resolve_registry(),
+        &config,
+        &opts.transport.options(),
+    )?;
     let progress = progress(opts.progress, "Downloading");
     Ok(session.pull(
         &source,
@@ -286,9 +291,19 @@ pub fn render_search(rows: &[RepositoryReport]) -> String {
         .max()
         .unwrap_or(0)
         .max(10);
-    let mut s = format!("{:<width$}  {:<5}  {:<24}  DESCRIPTION\n", "REPOSITORY", "EBPF", "TAGS");
+    let mut s = format!(
+        "{:<width$}  {:<5}  {:<24}  DESCRIPTION\n",
+        "REPOSITORY", "EBPF", "TAGS"
+    );
     for r in rows {
-        let mut tags = r.tags.iter().rev().take(3).cloned().collect::<Vec<_>>().join(", ");
+        let mut tags = r
+            .tags
+            .iter()
+            .rev()
+            .take(3)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
         if r.tags.len() > 3 {
             let _ = write!(tags, " +{}", r.tags.len() - 3);
         }

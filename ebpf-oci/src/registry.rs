@@ -611,7 +611,9 @@ impl Session {
             OciDistributionError::ServerError { code, message, .. } => RegistryError::Server {
                 registry,
                 attempts: self.retries + 1,
-                why: format!("HTTP {code} {}", message.trim()).trim_end().to_string(),
+                why: format!("HTTP {code} {}", message.trim())
+                    .trim_end()
+                    .to_string(),
             },
             other => RegistryError::Protocol {
                 registry,
