@@ -151,11 +151,95 @@ pub fn parse_reference(spec: &str, config: &Config) -> Result<Reference> {
             }
         }
     };
-    full.parse::<Reference>()
-        .map_err(|e| RegistryError::InvalidReference {
-            reference: spec.into(),
-            why: e.to_string(),
-        })
+    let invalid = |why: &str| RegistryError::InvalidReference {
+        reference: spec.into(),
+        why: why.into(),
+    };
+    const DIGEST: &str = "a digest is sha256: followed by 64 hexadecimal digits";
+    let (rest, digest) = match full.split_once('@') {
+        Some((r, d)) => (r, Some(d)),
+        None => (full.as_str(), None),
+    };
+    if let Some(d) = digest {
+        let hex = d.strip_prefix("sha256:").ok_or_else(|| invalid(DIGEST))?;
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(DIGEST));
+        }
+    }
+    let (name, tag) = match rest.rsplit_once(':') {
+        Some((n, t)) if !t.contains('/') => (n, Some(t)),
+        _ => (rest, None),
+    };
+    let (registry, repository) = name
+        .split_once('/')
+        .ok_or_else(|| invalid("no repository after the registry"))?;
+    if !host_ok(registry) {
+        return Err(invalid("the registry is not HOST or HOST:PORT"));
+    }
+    if repository.len() > 255 || !repository.split('/').all(component_ok) {
+        return Err(invalid(
+            "a repository is lowercase letters and digits, separated by `.`, `_`, `-` and `/`",
+        ));
+    }
+    if tag.is_some_and(|t| !tag_ok(t)) {
+        return Err(invalid(
+            "a tag is up to 128 letters, digits, `_`, `.` and `-`, not starting with `.` or `-`",
+        ));
+    }
+    let (registry, repository) = (registry.to_string(), repository.to_string());
+    Ok(match (tag, digest) {
+        (Some(t), Some(d)) => {
+            Reference::with_tag_and_digest(registry, repository, t.into(), d.into())
+        }
+        (None, Some(d)) => Reference::with_digest(registry, repository, d.into()),
+        (Some(t), None) => Reference::with_tag(registry, repository, t.into()),
+        (None, None) => Reference::with_tag(registry, repository, "latest".into()),
+    })
+}
+
+// The reference grammar of the distribution spec, checked by hand: the
+// regular expression oci-spec parses with takes ~100 ms to compile, longer
+// than a whole push of a small image.
+
+/// HOST, HOST:PORT or [IPv6]:PORT.
+fn host_ok(h: &str) -> bool {
+    let (host, port) = match h.strip_prefix('[') {
+        Some(v6) => match v6.split_once(']') {
+            Some((ip, port)) => (ip, port.strip_prefix(':')),
+            None => return false,
+        },
+        None => match h.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (h, None),
+        },
+    };
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-:".contains(&b))
+        && port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A repository path component: lowercase letters and digits, joined by
+/// `.`, `_`, `__` or dashes.
+fn component_ok(c: &str) -> bool {
+    let b = c.as_bytes();
+    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
+    !b.is_empty()
+        && alnum(b[0])
+        && alnum(b[b.len() - 1])
+        && b.iter().all(|&x| alnum(x) || b"._-".contains(&x))
+        && !c.contains("..")
+        && !c.contains("___")
+}
+
+fn tag_ok(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|&x| x.is_ascii_alphanumeric() || b"_.-".contains(&x))
 }
 
 /// How to reach a registry.
@@ -259,13 +343,67 @@ pub struct Session {
     runtime: tokio::runtime::Runtime,
 }
 
+/// Where Linux distributions keep the system's CA bundle, as Go's
+/// crypto/x509 looks for it (Debian, openEuler/Fedora, SUSE, Alpine).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The PEM certificates in `data`, one per entry (reqwest reads one
+/// certificate per PEM value).
+fn pem_certificates(data: &[u8]) -> Vec<Certificate> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let text = String::from_utf8_lossy(data);
+    let mut certs = Vec::new();
+    let mut rest = text.as_ref();
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let Some(end) = rest[start..].find(END) else {
+            break;
+        };
+        let block = &rest[start..start + end + END.len()];
+        certs.push(Certificate {
+            encoding: CertificateEncoding::Pem,
+            data: format!("{block}\n").into_bytes(),
+        });
+        rest = &rest[start + end + END.len()..];
+    }
+    certs
+}
+
+/// The system's roots, read once from its CA bundle file (`SSL_CERT_FILE`
+/// first). Reading one file, not the hundreds of `/etc/ssl/certs`, is what
+/// keeps a short command short. Empty when there is no bundle: then the
+/// platform's own verifier is used.
+fn system_roots() -> &'static [Certificate] {
+    static ROOTS: std::sync::OnceLock<Vec<Certificate>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        let env = std::env::var_os("SSL_CERT_FILE").map(PathBuf::from);
+        env.into_iter()
+            .chain(SYSTEM_BUNDLES.iter().map(PathBuf::from))
+            .find_map(|p| std::fs::read(p).ok())
+            .map(|data| pem_certificates(&data))
+            .unwrap_or_default()
+    })
+}
+
 fn build_client(
     protocol: ClientProtocol,
-    ca: &[Certificate],
+    extra: &[Certificate],
 ) -> Result<Client, OciDistributionError> {
+    let roots = system_roots();
+    let (tls_certs_only, extra_root_certificates) = if roots.is_empty() {
+        (Vec::new(), extra.to_vec())
+    } else {
+        (roots.iter().chain(extra).cloned().collect(), Vec::new())
+    };
     Client::try_from(ClientConfig {
         protocol,
-        extra_root_certificates: ca.to_vec(),
+        tls_certs_only,
+        extra_root_certificates,
         platform_resolver: None,
         connect_timeout: Some(Duration::from_secs(10)),
         read_timeout: Some(Duration::from_secs(60)),
@@ -289,18 +427,40 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// Whether a registry answers `url` (its `/v2/`) over plain HTTP: 200, or
-/// 401 asking for credentials. A TLS server answers 400.
-async fn speaks_plain_http(url: &str) -> bool {
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(5))
-        .build();
-    match client {
-        Ok(c) => c.get(url).send().await.is_ok_and(|r| {
-            r.status() == reqwest::StatusCode::OK || r.status() == reqwest::StatusCode::UNAUTHORIZED
-        }),
-        Err(_) => false,
+/// Whether a registry answers on `registry` over plain HTTP: `/v2/` gives
+/// 200, or 401 asking for credentials (a TLS server answers 400). A bare
+/// HTTP/1.0 request: no client to build for one question.
+fn speaks_plain_http(registry: &str) -> bool {
+    use std::io::{Read, Write};
+    use std::net::ToSocketAddrs;
+    let timeout = Duration::from_secs(5);
+    let Some(addr) = registry
+        .to_socket_addrs()
+        .ok()
+        .or_else(|| format!("{registry}:80").to_socket_addrs().ok())
+        .and_then(|mut a| a.next())
+    else {
+        return false;
+    };
+    let Ok(mut conn) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
+        return false;
+    };
+    let _ = conn.set_read_timeout(Some(timeout));
+    let request = format!("GET /v2/ HTTP/1.0\r\nHost: {registry}\r\n\r\n");
+    if conn.write_all(request.as_bytes()).is_err() {
+        return false;
     }
+    let mut head = [0u8; 16];
+    let mut got = 0;
+    while got < head.len() {
+        match conn.read(&mut head[got..]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    let line = String::from_utf8_lossy(&head[..got]);
+    line.starts_with("HTTP/1.")
+        && (line[8..].trim_start().starts_with("200") || line[8..].trim_start().starts_with("401"))
 }
 
 fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
@@ -398,16 +558,14 @@ impl Session {
                     path: path.clone(),
                     why: e.to_string(),
                 })?;
-                if !String::from_utf8_lossy(&data).contains("-----BEGIN CERTIFICATE-----") {
+                let certs = pem_certificates(&data);
+                if certs.is_empty() {
                     return Err(RegistryError::CaFile {
                         path: path.clone(),
                         why: "it holds no PEM certificate".into(),
                     });
                 }
-                vec![Certificate {
-                    encoding: CertificateEncoding::Pem,
-                    data,
-                }]
+                certs
             }
             None => Vec::new(),
         };
@@ -456,7 +614,7 @@ impl Session {
                 if !insecure && ca_file.is_none() && is_loopback(registry) =>
             {
                 let url = format!("http://{registry}/v2/");
-                if !session.runtime.block_on(speaks_plain_http(&url)) {
+                if !speaks_plain_http(registry) {
                     return Err(e);
                 }
                 session.client = make(ClientProtocol::Http)?;
@@ -1261,10 +1419,23 @@ mod tests {
         with_default.registry.default = Some("ghcr.io/acme/".into());
         let r = parse_reference("xdp:0.1.0", &with_default).unwrap();
         assert_eq!(r.whole(), "ghcr.io/acme/xdp:0.1.0");
-        let e = parse_reference("127.0.0.1:5000/Bad:tag", &none)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("invalid image reference"), "{e}");
+        for bad in [
+            "127.0.0.1:5000/Bad:tag",
+            "127.0.0.1:5000/x:-tag",
+            "127.0.0.1:5000/x@sha256:abc",
+            "127.0.0.1:5000/a..b",
+            "127.0.0.1:x/a",
+            "127.0.0.1:5000/",
+        ] {
+            let e = parse_reference(bad, &none).unwrap_err().to_string();
+            assert!(e.contains("invalid image reference"), "{bad}: {e}");
+        }
+        let r = parse_reference("127.0.0.1:5000/team/my_app.v2:1.0", &none).unwrap();
+        assert_eq!(r.repository(), "team/my_app.v2");
+        assert_eq!(
+            parse_reference("[::1]:5000/a", &none).unwrap().tag(),
+            Some("latest")
+        );
     }
 
     #[test]
@@ -1281,6 +1452,16 @@ mod tests {
         for r in ["ghcr.io", "10.0.0.1:5000", "localhost.example.com"] {
             assert!(!is_loopback(r), "{r}");
         }
+    }
+
+    #[test]
+    fn a_pem_bundle_is_split_into_certificates() {
+        let one = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----";
+        let bundle = format!("# comment\n{one}\n\n{one}\ntrailing");
+        let certs = pem_certificates(bundle.as_bytes());
+        assert_eq!(certs.len(), 2);
+        assert_eq!(String::from_utf8_lossy(&certs[1].data), format!("{one}\n"));
+        assert!(pem_certificates(b"no certificate here").is_empty());
     }
 
     #[test]
