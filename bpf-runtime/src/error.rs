@@ -1,0 +1,105 @@
+//! The runtime's errors: one line each, saying what failed, why, and what to
+//! do; each with an exit code.
+
+use std::path::PathBuf;
+
+/// Exit codes, stable for scripts and service managers.
+pub mod exit {
+    /// Something failed (I/O, the kernel refused, a registry failed).
+    pub const FAILURE: i32 = 1;
+    /// The command line or a reference is invalid.
+    pub const USAGE: i32 = 2;
+    /// The kernel lacks something the package needs.
+    pub const UNSUPPORTED: i32 = 3;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{0}")]
+    Usage(String),
+
+    #[error("{package} needs {what}; this host {host}")]
+    KernelLacks {
+        package: String,
+        what: String,
+        host: String,
+    },
+
+    #[error("{package} is built for {have}; this host is {host}")]
+    WrongArch {
+        package: String,
+        have: String,
+        host: String,
+    },
+
+    #[error("the kernel refused to load program `{program}` ({errno}); the verifier said: {log}")]
+    Verifier {
+        program: String,
+        errno: String,
+        log: String,
+    },
+
+    #[error("failed to {action}: {why}")]
+    Kernel { action: String, why: String },
+
+    #[error("failed to {action} {}: {source}", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(transparent)]
+    Store(#[from] ebpf_oci::StoreError),
+
+    #[error(transparent)]
+    Image(#[from] ebpf_oci::format::FormatError),
+
+    #[error(transparent)]
+    Registry(#[from] ebpf_oci::registry::RegistryError),
+
+    #[error("failed to read eBPF object {}: {message}", path.display())]
+    Object { path: PathBuf, message: String },
+}
+
+impl RuntimeError {
+    pub fn exit_code(&self) -> i32 {
+        use ebpf_oci::StoreError::*;
+        match self {
+            RuntimeError::Usage(_) | RuntimeError::WrongArch { .. } => exit::USAGE,
+            RuntimeError::Store(UnknownTag(_) | InvalidTag(_)) => exit::USAGE,
+            RuntimeError::Registry(
+                ebpf_oci::registry::RegistryError::InvalidReference { .. }
+                | ebpf_oci::registry::RegistryError::NoPlatform { .. },
+            ) => exit::USAGE,
+            RuntimeError::KernelLacks { .. } => exit::UNSUPPORTED,
+            _ => exit::FAILURE,
+        }
+    }
+
+    pub fn usage(msg: impl Into<String>) -> Self {
+        RuntimeError::Usage(msg.into())
+    }
+
+    pub fn kernel(action: impl Into<String>, why: impl std::fmt::Display) -> Self {
+        RuntimeError::Kernel {
+            action: action.into(),
+            why: why.to_string(),
+        }
+    }
+
+    pub fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| RuntimeError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;

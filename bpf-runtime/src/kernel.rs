@@ -1,0 +1,200 @@
+//! What the host's kernel offers, and whether that is enough for a package:
+//! checked before anything is loaded, so that a missing feature is a
+//! sentence ("ring buffer maps need Linux 5.8; this host runs 4.19") rather
+//! than an EINVAL from deep inside a load.
+//!
+//! Testing seam: `BPF_RUNTIME_KERNEL=4.19.90` makes the runtime believe it
+//! runs on that kernel release, and `BPF_RUNTIME_ABSENT=kprobes,btf,...`
+//! that those features are missing (names as in [`KernelNeed`]'s
+//! snake_case). Both only ever remove capabilities.
+
+use std::path::Path;
+
+use ebpf_kinds::{KernelNeed, ProgramType};
+use ebpf_object::ObjectInfo;
+
+use crate::error::{Result, RuntimeError};
+
+/// The facts about this host that packages depend on.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub release: String,
+    pub version: (u32, u32),
+    absent: Vec<KernelNeed>,
+}
+
+fn parse_version(release: &str) -> (u32, u32) {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    let minor = parts.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+    (major, minor)
+}
+
+impl Host {
+    pub fn probe() -> Host {
+        let release = std::env::var("BPF_RUNTIME_KERNEL").unwrap_or_else(|_| {
+            std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default()
+        });
+        let pretend: Vec<String> = std::env::var("BPF_RUNTIME_ABSENT")
+            .unwrap_or_default()
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        let version = parse_version(&release);
+        let all = [
+            KernelNeed::Kprobes,
+            KernelNeed::Uprobes,
+            KernelNeed::Trampolines,
+            KernelNeed::BpfLsm,
+            KernelNeed::KernelBtf,
+            KernelNeed::CgroupV2,
+            KernelNeed::PerfEvents,
+            KernelNeed::GlobalData,
+        ];
+        let absent = all
+            .into_iter()
+            .filter(|need| {
+                let name = serde_json::to_value(need)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                pretend.contains(&name) || version < need.min_kernel() || !present(*need)
+            })
+            .collect();
+        Host {
+            release,
+            version,
+            absent,
+        }
+    }
+
+    pub fn has(&self, need: KernelNeed) -> bool {
+        !self.absent.contains(&need)
+    }
+
+    /// Refuses a package the kernel cannot run, naming the first thing
+    /// missing.
+    pub fn check(&self, package: &str, object: &ObjectInfo) -> Result<()> {
+        let lacks = |what: String, host: String| RuntimeError::KernelLacks {
+            package: package.into(),
+            what,
+            host,
+        };
+        let runs = format!("runs Linux {}", self.release);
+        let older = |(ma, mi): (u32, u32)| self.version < (ma, mi);
+        for m in &object.maps {
+            if let Some(t) = ebpf_object::maps::by_name(&m.ty)
+                && older(t.min_kernel)
+            {
+                return Err(lacks(
+                    format!(
+                        "Linux {}.{} for {} maps (`{}`)",
+                        t.min_kernel.0,
+                        t.min_kernel.1,
+                        map_type_words(&m.ty),
+                        m.name
+                    ),
+                    runs.clone(),
+                ));
+            }
+        }
+        for p in &object.programs {
+            let min = p.ty.info().min_kernel;
+            if older(min) {
+                return Err(lacks(
+                    format!(
+                        "Linux {}.{} for {} programs (`{}`)",
+                        min.0,
+                        min.1,
+                        p.ty.name(),
+                        p.name
+                    ),
+                    runs.clone(),
+                ));
+            }
+        }
+        for need in &object.kernel.features {
+            if !self.has(*need) {
+                let why = if older(need.min_kernel()) {
+                    format!(
+                        "{runs} (it arrived in {}.{})",
+                        need.min_kernel().0,
+                        need.min_kernel().1
+                    )
+                } else {
+                    format!("does not offer it ({runs})")
+                };
+                return Err(lacks(need.describe().to_string(), why));
+            }
+        }
+        for p in &object.programs {
+            for need in p.ty.info().needs {
+                if !self.has(*need) {
+                    return Err(lacks(
+                        format!(
+                            "{} for its {} program `{}`",
+                            need.describe(),
+                            p.ty.name(),
+                            p.name
+                        ),
+                        format!("does not offer it ({runs}){}", hint(*need, p.ty)),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn hint(need: KernelNeed, ty: ProgramType) -> String {
+    match (need, ty) {
+        (KernelNeed::Kprobes, _) => {
+            "; /sys/bus/event_source/devices/kprobe is missing: the kernel was built without CONFIG_KPROBES".into()
+        }
+        (KernelNeed::BpfLsm, _) => {
+            "; add `bpf` to the lsm= kernel command line (see /sys/kernel/security/lsm)".into()
+        }
+        _ => String::new(),
+    }
+}
+
+/// `ringbuf` → `ring buffer`, for messages.
+fn map_type_words(ty: &str) -> String {
+    match ty {
+        "ringbuf" => "ring buffer".into(),
+        other => other.replace('_', " "),
+    }
+}
+
+/// Whether a feature is present, as far as the filesystem tells without
+/// loading anything.
+fn present(need: KernelNeed) -> bool {
+    let exists = |p: &str| Path::new(p).exists();
+    match need {
+        KernelNeed::Kprobes => exists("/sys/bus/event_source/devices/kprobe"),
+        KernelNeed::Uprobes => exists("/sys/bus/event_source/devices/uprobe"),
+        KernelNeed::KernelBtf => exists("/sys/kernel/btf/vmlinux"),
+        KernelNeed::BpfLsm => std::fs::read_to_string("/sys/kernel/security/lsm")
+            .is_ok_and(|l| l.split(',').any(|m| m.trim() == "bpf")),
+        KernelNeed::CgroupV2 => std::fs::read_to_string("/proc/filesystems")
+            .is_ok_and(|f| f.lines().any(|l| l.trim_end().ends_with("cgroup2"))),
+        KernelNeed::PerfEvents => exists("/proc/sys/kernel/perf_event_paranoid"),
+        // Known only by trying; a failed attach explains itself.
+        KernelNeed::Trampolines | KernelNeed::GlobalData => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_from_releases() {
+        assert_eq!(parse_version("6.18.44-fc-v445"), (6, 18));
+        assert_eq!(parse_version("4.19.90-2102.2.0.0062.oe1.x86_64"), (4, 19));
+        assert_eq!(parse_version("5.10.0"), (5, 10));
+    }
+}

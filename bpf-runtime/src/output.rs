@@ -1,0 +1,483 @@
+//! Showing what a kernel-only package observes: records from ring buffers
+//! and perf event arrays decoded through the BTF of their struct, as an
+//! aligned table or JSON lines; hash and array maps as counters every
+//! interval (per-CPU values summed); log2 histogram maps as histograms.
+
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use aya::maps::perf::PerfEventArrayBuffer;
+use aya::maps::{Map, MapData, PerfEventArray, RingBuf};
+use ebpf_object::{Display, MapInfo, ObjectInfo, TypeDesc};
+use serde_json::Value;
+
+use crate::attach::Loaded;
+use crate::error::{Result, RuntimeError};
+
+/// How to show output.
+#[derive(Debug, Clone)]
+pub struct OutputOptions {
+    pub json: bool,
+    /// How often counters and histograms are printed.
+    pub interval: Duration,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+}
+
+/// What was seen, for the final line.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Seen {
+    pub events: u64,
+    pub lost: u64,
+}
+
+enum Source {
+    Ring {
+        map: String,
+        ring: RingBuf<MapData>,
+        record: Option<TypeDesc>,
+    },
+    Perf {
+        map: String,
+        buffers: Vec<PerfEventArrayBuffer<MapData>>,
+        record: Option<TypeDesc>,
+    },
+}
+
+struct Counter {
+    info: MapInfo,
+    fd: RawFd,
+    per_cpu: bool,
+}
+
+fn map_data(m: &Map) -> &MapData {
+    match m {
+        Map::Array(d)
+        | Map::ArrayOfMaps(d)
+        | Map::BloomFilter(d)
+        | Map::CgroupArray(d)
+        | Map::CgroupStorage(d)
+        | Map::CgrpStorage(d)
+        | Map::CpuMap(d)
+        | Map::DevMap(d)
+        | Map::DevMapHash(d)
+        | Map::HashMap(d)
+        | Map::HashOfMaps(d)
+        | Map::InodeStorage(d)
+        | Map::LpmTrie(d)
+        | Map::LruHashMap(d)
+        | Map::PerCpuArray(d)
+        | Map::PerCpuCgroupStorage(d)
+        | Map::PerCpuHashMap(d)
+        | Map::PerCpuLruHashMap(d)
+        | Map::PerfEventArray(d)
+        | Map::ProgramArray(d)
+        | Map::Queue(d)
+        | Map::ReusePortSockArray(d)
+        | Map::RingBuf(d)
+        | Map::SockHash(d)
+        | Map::SockMap(d)
+        | Map::SkStorage(d)
+        | Map::Stack(d)
+        | Map::StackTraceMap(d)
+        | Map::Unsupported(d)
+        | Map::XskMap(d) => d,
+    }
+}
+
+/// Shows the package's output until `stop` is set or the duration ends.
+pub fn show(
+    loaded: &mut Loaded,
+    object: &ObjectInfo,
+    opts: &OutputOptions,
+    stop: &AtomicBool,
+) -> Result<Seen> {
+    let big_endian = object.endianness == ebpf_object::Endianness::Big;
+    let mut sources = Vec::new();
+    let mut counters = Vec::new();
+    for m in &object.maps {
+        match m.display {
+            Display::Events => {
+                let Some(map) = loaded.ebpf.take_map(&m.name) else {
+                    continue;
+                };
+                let record = m.record.clone();
+                if m.ty == "ringbuf" {
+                    let ring = RingBuf::try_from(map).map_err(|e| {
+                        RuntimeError::kernel(format!("open ring buffer {}", m.name), e)
+                    })?;
+                    sources.push(Source::Ring {
+                        map: m.name.clone(),
+                        ring,
+                        record,
+                    });
+                } else {
+                    let mut array = PerfEventArray::try_from(map).map_err(|e| {
+                        RuntimeError::kernel(format!("open perf event array {}", m.name), e)
+                    })?;
+                    let cpus = aya::util::online_cpus()
+                        .map_err(|(what, e)| RuntimeError::kernel(format!("read {what}"), e))?;
+                    let mut buffers = Vec::new();
+                    for cpu in cpus {
+                        buffers.push(array.open(cpu, Some(16)).map_err(|e| {
+                            RuntimeError::kernel(format!("open the perf buffer of CPU {cpu}"), e)
+                        })?);
+                    }
+                    sources.push(Source::Perf {
+                        map: m.name.clone(),
+                        buffers,
+                        record,
+                    });
+                }
+            }
+            Display::Counters | Display::Log2Histogram => {
+                if let Some(map) = loaded.ebpf.map(&m.name) {
+                    counters.push(Counter {
+                        info: m.clone(),
+                        fd: map_data(map).fd().as_fd().as_raw_fd(),
+                        per_cpu: m.ty.starts_with("percpu_") || m.ty.starts_with("lru_percpu"),
+                    });
+                }
+            }
+            Display::Hidden => {}
+        }
+    }
+
+    let start = Instant::now();
+    let deadline = opts.duration.map(|d| start + d);
+    let mut next_tick = start + opts.interval;
+    let mut seen = Seen::default();
+    let mut table = Table::default();
+    let out = std::io::stdout();
+    loop {
+        if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        let now = Instant::now();
+        let mut wake = next_tick;
+        if let Some(d) = deadline {
+            wake = wake.min(d);
+        }
+        let timeout = wake.saturating_duration_since(now);
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        for s in &sources {
+            match s {
+                Source::Ring { ring, .. } => fds.push(pollfd(ring.as_raw_fd())),
+                Source::Perf { buffers, .. } => {
+                    fds.extend(buffers.iter().map(|b| pollfd(b.as_raw_fd())))
+                }
+            }
+        }
+        // SAFETY: fds is a valid array of pollfd for its length.
+        let n = unsafe {
+            libc::poll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                timeout.as_millis().min(i32::MAX as u128) as i32,
+            )
+        };
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(RuntimeError::kernel("wait for events", e));
+        }
+        let mut lock = out.lock();
+        for s in &mut sources {
+            match s {
+                Source::Ring { map, ring, record } => {
+                    while let Some(item) = ring.next() {
+                        seen.events += 1;
+                        emit(
+                            &mut lock,
+                            &mut table,
+                            opts.json,
+                            map,
+                            record.as_ref(),
+                            &item,
+                            big_endian,
+                        );
+                    }
+                }
+                Source::Perf {
+                    map,
+                    buffers,
+                    record,
+                } => {
+                    for b in buffers.iter_mut() {
+                        if !b.readable() {
+                            continue;
+                        }
+                        b.for_each(|ev| match ev {
+                            aya::maps::perf::PerfEvent::Sample { head, tail } => {
+                                seen.events += 1;
+                                let bytes: Vec<u8> = head.iter().chain(tail).copied().collect();
+                                emit(
+                                    &mut lock,
+                                    &mut table,
+                                    opts.json,
+                                    map,
+                                    record.as_ref(),
+                                    &bytes,
+                                    big_endian,
+                                );
+                            }
+                            aya::maps::perf::PerfEvent::Lost { count } => seen.lost += count,
+                        });
+                    }
+                }
+            }
+        }
+        if Instant::now() >= next_tick {
+            next_tick += opts.interval;
+            for c in &counters {
+                print_counter(&mut lock, c, opts.json, big_endian)?;
+            }
+        }
+        if lock.flush().is_err() {
+            // The reader went away (a closed pipe): stop quietly.
+            break;
+        }
+    }
+    Ok(seen)
+}
+
+fn pollfd(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// Local wall-clock time as HH:MM:SS.
+fn clock() -> String {
+    // SAFETY: time and localtime_r write into the given structs only.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
+    }
+}
+
+/// Column widths, fixed by the first record.
+#[derive(Default)]
+struct Table {
+    widths: Option<Vec<(String, usize, bool)>>,
+}
+
+fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn emit(
+    out: &mut impl Write,
+    table: &mut Table,
+    json: bool,
+    map: &str,
+    record: Option<&TypeDesc>,
+    bytes: &[u8],
+    big_endian: bool,
+) {
+    let value = match record {
+        Some(t) => t.decode(bytes, big_endian),
+        None => Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect()),
+    };
+    if json {
+        let line = serde_json::json!({"time": now_rfc3339(), "map": map, "event": value});
+        let _ = writeln!(out, "{line}");
+        return;
+    }
+    let Value::Object(fields) = &value else {
+        let _ = writeln!(out, "{}  {}", clock(), cell(&value));
+        return;
+    };
+    if table.widths.is_none() {
+        // Columns in the struct's order, not the JSON map's.
+        let order: Vec<&str> = match record {
+            Some(TypeDesc::Struct { fields: f, .. }) => f.iter().map(|f| f.name.as_str()).collect(),
+            _ => fields.keys().map(String::as_str).collect(),
+        };
+        let cols: Vec<(String, usize, bool)> = order
+            .iter()
+            .filter_map(|name| fields.get(*name).map(|v| (*name, v)))
+            .map(|(name, v)| {
+                let text = matches!(v, Value::String(_));
+                let w = name.len().max(if text { 16 } else { 7 });
+                (name.to_string(), w, text)
+            })
+            .collect();
+        let mut header = format!("{:<8}", "TIME");
+        for (name, w, text) in &cols {
+            let upper = name.to_uppercase();
+            if *text {
+                header.push_str(&format!("  {upper:<w$}"));
+            } else {
+                header.push_str(&format!("  {upper:>w$}"));
+            }
+        }
+        let _ = writeln!(out, "{}", header.trim_end());
+        table.widths = Some(cols);
+    }
+    let mut line = clock();
+    for (name, w, text) in table.widths.as_ref().expect("set above") {
+        let c = fields.get(name).map(cell).unwrap_or_default();
+        if *text {
+            line.push_str(&format!("  {c:<w$}"));
+        } else {
+            line.push_str(&format!("  {c:>w$}"));
+        }
+    }
+    let _ = writeln!(out, "{}", line.trim_end());
+}
+
+/// Adds per-CPU values: numbers add up, structs and arrays field by field.
+fn sum(a: Value, b: &Value) -> Value {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_u64(), y.as_u64()) {
+            (Some(x), Some(y)) => Value::from(x.wrapping_add(y)),
+            _ => Value::from(x.as_f64().unwrap_or(0.0) + y.as_f64().unwrap_or(0.0)),
+        },
+        (Value::Object(mut x), Value::Object(y)) => {
+            for (k, v) in y {
+                let cur = x.remove(k).unwrap_or(Value::Null);
+                x.insert(
+                    k.clone(),
+                    if cur.is_null() {
+                        v.clone()
+                    } else {
+                        sum(cur, v)
+                    },
+                );
+            }
+            Value::Object(x)
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            Value::Array(x.into_iter().zip(y).map(|(a, b)| sum(a, b)).collect())
+        }
+        (a, _) => a,
+    }
+}
+
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Object(m) => m.values().all(is_zero),
+        Value::Array(a) => a.iter().all(is_zero),
+        Value::Bool(b) => !b,
+        Value::String(s) => s.is_empty(),
+        Value::Null => true,
+    }
+}
+
+/// `field=value` pairs in the type's field order.
+fn inline(v: &Value, ty: Option<&TypeDesc>, name: &str) -> String {
+    match v {
+        Value::Object(m) => {
+            let order: Vec<&str> = match ty {
+                Some(TypeDesc::Struct { fields, .. }) => {
+                    fields.iter().map(|f| f.name.as_str()).collect()
+                }
+                _ => m.keys().map(String::as_str).collect(),
+            };
+            order
+                .iter()
+                .filter_map(|k| m.get(*k).map(|v| format!("{k}={}", cell(v))))
+                .collect::<Vec<_>>()
+                .join("  ")
+        }
+        other => format!("{name}={}", cell(other)),
+    }
+}
+
+fn print_counter(out: &mut impl Write, c: &Counter, json: bool, big_endian: bool) -> Result<()> {
+    let entries = crate::maps::entries(c.fd, &c.info, c.per_cpu)
+        .map_err(|e| RuntimeError::kernel(format!("read map {}", c.info.name), e))?;
+    let decode = |t: &Option<TypeDesc>, b: &[u8]| match t {
+        Some(t) => t.decode(b, big_endian),
+        None => Value::String(b.iter().map(|x| format!("{x:02x}")).collect()),
+    };
+    let mut rows = Vec::new();
+    for (key, values) in &entries {
+        let mut value = Value::Null;
+        for v in values {
+            let d = decode(&c.info.value, v);
+            value = if value.is_null() { d } else { sum(value, &d) };
+        }
+        rows.push((decode(&c.info.key, key), value));
+    }
+    if c.info.display == Display::Log2Histogram {
+        return print_histogram(out, &c.info.name, &rows, json);
+    }
+    for (key, value) in rows.iter().filter(|(_, v)| !is_zero(v)) {
+        if json {
+            let line = serde_json::json!({"time": now_rfc3339(), "map": c.info.name, "key": key, "value": value});
+            let _ = writeln!(out, "{line}");
+        } else {
+            let _ = writeln!(
+                out,
+                "{}  {}  {}  {}",
+                clock(),
+                c.info.name,
+                inline(key, c.info.key.as_ref(), "key"),
+                inline(value, c.info.value.as_ref(), "value")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_histogram(
+    out: &mut impl Write,
+    name: &str,
+    rows: &[(Value, Value)],
+    json: bool,
+) -> Result<()> {
+    let mut buckets: Vec<(u64, u64)> = rows
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_u64()?, v.as_u64()?)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    if buckets.is_empty() {
+        return Ok(());
+    }
+    buckets.sort();
+    if json {
+        let b: Vec<Value> = buckets
+            .iter()
+            .map(|(i, n)| serde_json::json!({"low": if *i == 0 { 0 } else { 1u64 << (i - 1) }, "high": (1u64 << i) - 1, "count": n}))
+            .collect();
+        let line = serde_json::json!({"time": now_rfc3339(), "map": name, "histogram": b});
+        let _ = writeln!(out, "{line}");
+        return Ok(());
+    }
+    let max = buckets.iter().map(|(_, n)| *n).max().unwrap_or(1);
+    let _ = writeln!(out, "{}  {name}", clock());
+    let _ = writeln!(out, "{:>24} : {:<10} distribution", "value", "count");
+    for (i, n) in buckets {
+        let low = if i == 0 { 0 } else { 1u64 << (i - 1) };
+        let high = (1u64 << i).saturating_sub(1);
+        let stars = (n * 40 / max) as usize;
+        let _ = writeln!(
+            out,
+            "{:>10} -> {:<10} : {:<10} |{:<40}|",
+            low,
+            high,
+            n,
+            "*".repeat(stars)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! Finding what to run: an image in the local store (pulled first when the
+//! reference names a registry and the pull policy says so), an OCI layout, an
+//! oci-archive, or a bare `.o`. Every blob is verified as it is read.
+
+use std::path::{Path, PathBuf};
+
+use ebpf_object::ObjectInfo;
+use ebpf_oci::config::Config;
+use ebpf_oci::format::{self, LayerRole};
+use ebpf_oci::registry::{self, Options, Quiet, Session};
+use ebpf_oci::store::{self, Source};
+use ebpf_oci::{Layout, StoreError};
+
+use crate::error::{Result, RuntimeError};
+
+/// When to fetch an image from its registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    /// Always pull first (a tag may have moved).
+    Always,
+    /// Pull only when the store lacks the reference.
+    IfNotPresent,
+    /// Never touch the network.
+    Never,
+}
+
+/// A package ready to load.
+#[derive(Debug)]
+pub struct Package {
+    /// How the user named it.
+    pub reference: String,
+    pub name: String,
+    pub version: String,
+    pub object: ObjectInfo,
+    pub bytecode: Vec<u8>,
+    /// File name of the bytecode (`NAME.bpf.o`).
+    pub bytecode_name: String,
+    /// The user-space binary for this platform: its name and content.
+    pub userspace: Option<(String, Vec<u8>)>,
+    /// The digest of the platform manifest (none for a bare object).
+    pub digest: Option<String>,
+}
+
+/// Whether `spec` is a registry reference (`host[:port]/repo...`).
+fn is_remote(spec: &str) -> bool {
+    match spec.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
+/// Opens what `spec` names. `store` is the local store; `transport` says
+/// how to reach a registry if one must be asked.
+pub fn open(
+    spec: &str,
+    store_path: &Path,
+    pull: PullPolicy,
+    transport: &Options,
+) -> Result<Package> {
+    let path = Path::new(spec);
+    if path.is_file() && spec.ends_with(".o") {
+        return from_object(path);
+    }
+    let source = Source::parse(spec);
+    if let Source::Tag(tag) = &source {
+        let present = Layout::open(store_path)
+            .and_then(|l| l.resolve(tag))
+            .is_ok();
+        let fetch = match pull {
+            PullPolicy::Always => is_remote(tag),
+            PullPolicy::IfNotPresent => !present && is_remote(tag),
+            PullPolicy::Never => false,
+        };
+        if fetch {
+            let config = Config::load().map_err(registry::RegistryError::from)?;
+            let reference = registry::parse_reference(tag, &config)?;
+            let layout = Layout::open_or_create(store_path)?;
+            let session = Session::connect(reference.resolve_registry(), &config, transport)?;
+            let report = session.pull(
+                &reference,
+                None,
+                &layout,
+                Some(tag),
+                std::sync::Arc::new(Quiet),
+            )?;
+            eprintln!("pulled {} ({})", report.reference, report.digest);
+        } else if !present && pull == PullPolicy::Never && is_remote(tag) {
+            return Err(RuntimeError::usage(format!(
+                "{tag} is not in the store {} and --pull never forbids fetching it",
+                store_path.display()
+            )));
+        }
+    }
+    let opened = store::open(&source, store_path).map_err(|e| match e {
+        StoreError::UnknownTag(t) => RuntimeError::usage(format!(
+            "no image `{t}` in the store {} (and it names no registry to pull from); see `bpf-runtime images`",
+            store_path.display()
+        )),
+        e => e.into(),
+    })?;
+    let image = format::read(&opened.layout, &opened.descriptor)?;
+    let host = std::env::consts::ARCH;
+    let Some(platform) = image.platform(host) else {
+        let have: Vec<String> = image
+            .platforms
+            .iter()
+            .map(|p| p.metadata.arch.clone())
+            .collect();
+        return Err(RuntimeError::WrongArch {
+            package: spec.into(),
+            have: have.join(", "),
+            host: host.into(),
+        });
+    };
+    let bytecode = format::bytecode(&opened.layout, platform)?;
+    let userspace = match platform.layer(LayerRole::Userspace) {
+        Some(layer) => {
+            let files = format::layer_files(&opened.layout, layer)?;
+            files.into_iter().next().map(|(path, bytes)| {
+                let name = path.rsplit('/').next().unwrap_or(&path).to_string();
+                (name, bytes)
+            })
+        }
+        None => None,
+    };
+    let md = &platform.metadata;
+    Ok(Package {
+        reference: spec.into(),
+        name: md.name.clone(),
+        version: md.version.clone(),
+        object: md.object.clone(),
+        bytecode,
+        bytecode_name: md.bytecode.clone(),
+        userspace,
+        digest: Some(platform.descriptor.digest().to_string()),
+    })
+}
+
+/// A bare object: everything comes from its ELF and BTF.
+fn from_object(path: &Path) -> Result<Package> {
+    let bytecode = std::fs::read(path).map_err(RuntimeError::io("read", path))?;
+    let object = ebpf_object::analyze(&bytecode, &ebpf_object::Hints::default()).map_err(|e| {
+        RuntimeError::Object {
+            path: path.into(),
+            message: e.to_string(),
+        }
+    })?;
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = file
+        .trim_end_matches(".o")
+        .trim_end_matches(".bpf")
+        .to_string();
+    Ok(Package {
+        reference: path.display().to_string(),
+        name,
+        version: String::new(),
+        object,
+        bytecode,
+        bytecode_name: file,
+        userspace: None,
+        digest: None,
+    })
+}
+
+/// The default store of the runtime: the system store for root.
+pub fn default_store() -> PathBuf {
+    store::default_path()
+}

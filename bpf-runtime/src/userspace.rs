@@ -1,0 +1,91 @@
+//! Running a package's own user-space program: the binary (verified with
+//! its layer) and the bytecode are written to a private temporary directory,
+//! the bytecode's path is passed in `BPF_RUNTIME_BYTECODE`, the arguments
+//! after `--` are passed on, SIGINT/SIGTERM/SIGHUP are forwarded, and its
+//! exit status becomes ours. The directory is removed afterwards.
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::error::{Result, RuntimeError};
+use crate::package::Package;
+
+/// The environment variable that holds the verified bytecode's path.
+pub const BYTECODE_ENV: &str = "BPF_RUNTIME_BYTECODE";
+
+/// Runs the package's user space; returns the exit code to exit with
+/// (128 + signal when it was killed by one).
+pub fn run(pkg: &Package, args: &[String], duration: Option<Duration>) -> Result<i32> {
+    let (name, binary) = pkg
+        .userspace
+        .as_ref()
+        .expect("called for packages with user space");
+    let dir = tempfile::Builder::new()
+        .prefix("bpf-runtime-")
+        .tempdir()
+        .map_err(RuntimeError::io(
+            "create a temporary directory in",
+            std::env::temp_dir(),
+        ))?;
+    let exe = dir.path().join(name);
+    std::fs::write(&exe, binary).map_err(RuntimeError::io("write", &exe))?;
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o700))
+        .map_err(RuntimeError::io("set permissions of", &exe))?;
+    let obj = dir.path().join(&pkg.bytecode_name);
+    std::fs::write(&obj, &pkg.bytecode).map_err(RuntimeError::io("write", &obj))?;
+
+    // Signals that arrive while the child runs are recorded and passed on.
+    let last = Arc::new(AtomicUsize::new(0));
+    let mut ids = Vec::new();
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        let last = last.clone();
+        // SAFETY: the handler only stores into an atomic.
+        let id = unsafe {
+            signal_hook::low_level::register(sig, move || {
+                last.store(sig as usize, Ordering::SeqCst)
+            })
+        }
+        .map_err(|e| RuntimeError::kernel("install signal handlers", e))?;
+        ids.push(id);
+    }
+    let mut child = Command::new(&exe)
+        .arg0(name)
+        .args(args)
+        .env(BYTECODE_ENV, &obj)
+        .spawn()
+        .map_err(|e| RuntimeError::kernel(format!("start {name}"), e))?;
+    let started = std::time::Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| RuntimeError::kernel(format!("wait for {name}"), e))?
+        {
+            break status;
+        }
+        let sig = last.swap(0, Ordering::SeqCst);
+        if sig != 0 {
+            // SAFETY: sending a signal to our own child.
+            unsafe { libc::kill(child.id() as i32, sig as i32) };
+        }
+        if !timed_out && duration.is_some_and(|d| started.elapsed() >= d) {
+            timed_out = true;
+            // SAFETY: as above.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for id in ids {
+        signal_hook::low_level::unregister(id);
+    }
+    drop(dir);
+    Ok(match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(sig)) => 128 + sig,
+        _ => 1,
+    })
+}
