@@ -3,6 +3,7 @@
 //! into one directory shared by all tests of this binary.
 
 mod registry;
+mod runtime;
 mod util;
 
 use std::path::{Path, PathBuf};
@@ -954,6 +955,13 @@ fn run_for(dir: &Path, args: &[&str], secs: u32, trigger: impl FnOnce()) -> (i32
     )
 }
 
+/// Held while a test attaches programs to the kernel: XDP and tc on `lo`
+/// take one program at a time, and counts must not mix.
+fn kernel_lock() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The largest number that follows `marker` in any of `lines`.
 fn max_after<'a>(lines: impl Iterator<Item = &'a str>, marker: &str) -> u64 {
     lines
@@ -1002,8 +1010,7 @@ fn go_templates_run_in_the_kernel_and_leave_nothing() {
 /// lines, so one set of checks serves them all. Runs one program at a time:
 /// only one test per language binary does this.
 fn templates_run_in_the_kernel_and_leave_nothing(lang: &str) {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = kernel_lock();
     let c_project = |ty: &str| project(lang, ty);
     // Packets counted per protocol, at XDP, tc (both directions) and a socket filter.
     for (ty, extra) in [

@@ -107,26 +107,48 @@ pub struct Layout {
 
 impl Layout {
     /// Opens the layout at `root`, creating an empty one if the directory is
-    /// missing or empty.
+    /// missing or empty. The new layout is assembled beside `root` and renamed
+    /// into place, so processes creating the same store at once all see a
+    /// complete layout.
     pub fn open_or_create(root: impl Into<PathBuf>) -> Result<Layout> {
         let root = root.into();
         let empty = std::fs::read_dir(&root)
             .map(|mut d| d.next().is_none())
             .unwrap_or(true);
-        if empty {
-            std::fs::create_dir_all(root.join("blobs/sha256"))
-                .map_err(io("create the store at", &root))?;
-            let layout = OciLayoutBuilder::default()
-                .image_layout_version("1.0.0")
-                .build()
-                .expect("a complete oci-layout");
-            let text = serde_json::to_vec(&layout).expect("oci-layout serializes");
-            write_atomic(&root.join("oci-layout"), &text)?;
-            let store = Layout { root };
-            store.write_index(&empty_index())?;
-            return Ok(store);
+        if !empty {
+            return Layout::open(root);
         }
-        Layout::open(root)
+        let parent = match root.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(io("create the store at", &root))?;
+        let staging = tempfile::Builder::new()
+            .prefix(".oci-layout-")
+            .tempdir_in(&parent)
+            .map_err(io("create the store at", &root))?;
+        std::fs::create_dir_all(staging.path().join("blobs/sha256"))
+            .map_err(io("create the store at", &root))?;
+        let layout = OciLayoutBuilder::default()
+            .image_layout_version("1.0.0")
+            .build()
+            .expect("a complete oci-layout");
+        let text = serde_json::to_vec(&layout).expect("oci-layout serializes");
+        write_atomic(&staging.path().join("oci-layout"), &text)?;
+        let fresh = Layout {
+            root: staging.path().to_path_buf(),
+        };
+        fresh.write_index(&empty_index())?;
+        // rename(2) replaces an empty directory; if another process got there
+        // first, `root` is no longer empty and theirs is kept.
+        match std::fs::rename(staging.path(), &root) {
+            Ok(()) => {
+                let _ = staging.keep();
+                Ok(Layout { root })
+            }
+            Err(_) if root.join("oci-layout").is_file() => Layout::open(root),
+            Err(e) => Err(io("create the store at", &root)(e)),
+        }
     }
 
     /// Opens an existing layout, checking its `oci-layout` file.
@@ -520,6 +542,25 @@ mod tests {
         assert!(layout.index().unwrap().manifests().is_empty());
         assert_eq!(layout.index().unwrap().schema_version(), 2);
         Layout::open(layout.root()).unwrap();
+    }
+
+    #[test]
+    fn stores_created_at_once_are_all_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("store");
+        let opened: Vec<_> = (0..8)
+            .map(|_| {
+                let root = root.clone();
+                std::thread::spawn(move || Layout::open_or_create(root))
+            })
+            .collect();
+        for t in opened {
+            let layout = t.join().unwrap().unwrap();
+            assert!(layout.index().unwrap().manifests().is_empty());
+        }
+        // No staging directory is left beside the store.
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "{names:?}");
     }
 
     #[test]

@@ -1,0 +1,361 @@
+//! bpf-runtime against the real kernel: packages made by `cargo ebpf
+//! package` are loaded, attached and shown, their effects checked, and
+//! afterwards nothing of them is left (bpftool).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::*;
+
+/// The bpf-runtime binary beside cargo-ebpf's, built once for these tests
+/// (cargo builds only the tested package's binaries).
+fn runtime_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let bin = bin().with_file_name("bpf-runtime");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let out = Command::new(cargo)
+            .args(["build", "-p", "bpf-runtime", "--manifest-path"])
+            .arg(manifest)
+            .output()
+            .unwrap();
+        ok(&out);
+        assert!(bin.is_file(), "{} was not built", bin.display());
+        bin
+    })
+    .clone()
+}
+
+fn runtime(args: &[&str], envs: &[(&str, &str)]) -> Output {
+    Command::new(runtime_bin())
+        .args(args)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// A template built and packaged into the runtime tests' store; returns its
+/// tag and the store.
+fn packaged(ty: &str) -> (String, PathBuf) {
+    let dir = c_project(ty);
+    let store = workdir().join("stores/runtime");
+    let s = store.to_str().unwrap();
+    let out = cargo_ebpf(
+        &dir,
+        &["package", "--no-build", "--force", "--json", "--store", s],
+    );
+    let r = json(&ok(&out));
+    (r["tag"].as_str().unwrap().to_string(), store)
+}
+
+/// A running `bpf-runtime`, its stderr read by a thread.
+struct Running {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Running {
+    /// Waits for the exit; returns the status, stdout and stderr.
+    fn finish(self) -> (std::process::ExitStatus, String, String) {
+        let out = self.child.wait_with_output().unwrap();
+        let err = self.stderr.join().unwrap();
+        (out.status, text(&out.stdout), err)
+    }
+}
+
+/// Starts `bpf-runtime ARGS` and waits until it reports its programs
+/// attached.
+fn start(args: &[&str]) -> Running {
+    let mut child = Command::new(runtime_bin())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("attached") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        let _ = child.kill();
+        let r = Running {
+            child,
+            stderr: reader,
+        };
+        let (status, _, err) = r.finish();
+        panic!("bpf-runtime never attached ({status}): {err}");
+    }
+    Running {
+        child,
+        stderr: reader,
+    }
+}
+
+/// Ctrl-C, as a terminal sends it.
+fn interrupt(r: &Running) {
+    ok(&Command::new("kill")
+        .args(["-INT", &r.child.id().to_string()])
+        .output()
+        .unwrap());
+}
+
+/// Nothing named `names` is loaded, and no map or link of ours remains.
+fn nothing_left(names: &[&str]) {
+    assert_eq!(loaded_programs(names), Vec::<String>::new());
+}
+
+#[test]
+fn runtime_counts_xdp_packets_and_ctrl_c_leaves_nothing() {
+    if !privileged("runtime_counts_xdp_packets_and_ctrl_c_leaves_nothing") {
+        return;
+    }
+    let (tag, store) = packaged("xdp");
+    let _guard = kernel_lock();
+    let child = start(&[
+        "run",
+        &tag,
+        "--store",
+        store.to_str().unwrap(),
+        "--no-userspace",
+        "--json",
+        "--iface",
+        "lo",
+        "--interval",
+        "300ms",
+    ]);
+    udp_to_loopback(25);
+    std::thread::sleep(Duration::from_millis(1200));
+    interrupt(&child);
+    let (status, stdout, stderr) = child.finish();
+    assert!(status.success(), "{stderr}");
+    let udp = stdout
+        .lines()
+        .map(json)
+        .filter(|l| l["map"] == "stats" && l["key"] == 17)
+        .map(|l| l["value"]["packets"].as_u64().unwrap())
+        .max()
+        .unwrap_or(0);
+    assert!(udp >= 25, "UDP packets counted: {udp}\n{stdout}");
+    nothing_left(&["count_packets"]);
+}
+
+#[test]
+fn runtime_decodes_tracepoint_events_and_set_changes_what_it_sees() {
+    if !privileged("runtime_decodes_tracepoint_events_and_set_changes_what_it_sees") {
+        return;
+    }
+    let (tag, store) = packaged("tracepoint");
+    let s = store.to_str().unwrap();
+    let _guard = kernel_lock();
+    let run = |set: &[&str]| {
+        let mut args = vec![
+            "run",
+            &tag,
+            "--store",
+            s,
+            "--no-userspace",
+            "--json",
+            "--duration",
+            "3s",
+        ];
+        args.extend_from_slice(set);
+        let child = start(&args);
+        for _ in 0..3 {
+            Command::new("/bin/true").status().unwrap();
+        }
+        let (status, stdout, stderr) = child.finish();
+        assert!(status.success(), "{stderr}");
+        stdout
+            .lines()
+            .map(json)
+            .filter(|l| l["event"]["filename"] == "/bin/true")
+            .collect::<Vec<_>>()
+    };
+    let all = run(&[]);
+    assert!(all.len() >= 3, "{all:?}");
+    let e = &all[0]["event"];
+    assert_eq!(e["comm"], "true");
+    assert_eq!(e["uid"], 0);
+    assert!(e["pid"].as_u64().unwrap() > 0);
+    // Only execs by uid 12345: ours (root) are filtered out in the kernel.
+    let none = run(&["--set", "target_uid=12345"]);
+    assert_eq!(none.len(), 0, "{none:?}");
+    nothing_left(&["handle_exec"]);
+}
+
+#[test]
+fn runtime_explains_what_the_kernel_lacks_before_loading() {
+    let (tag, store) = packaged("kprobe");
+    let s = store.to_str().unwrap();
+    // This kernel has no kprobes; the reason is one line, exit 3.
+    let env: &[(&str, &str)] = if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        &[("BPF_RUNTIME_ABSENT", "kprobes")]
+    } else {
+        &[]
+    };
+    let e = fails(
+        &runtime(&["run", &tag, "--store", s, "--no-userspace"], env),
+        3,
+    );
+    assert!(
+        e.contains("needs kprobes (CONFIG_KPROBES)") && e.contains("CONFIG_KPROBES"),
+        "{e}"
+    );
+    nothing_left(&["count_calls"]);
+    // An old kernel, through the seam: the ring buffer is named.
+    let (tag, _) = packaged("tracepoint");
+    let e = fails(
+        &runtime(
+            &["run", &tag, "--store", s, "--no-userspace"],
+            &[("BPF_RUNTIME_KERNEL", "4.19.90")],
+        ),
+        3,
+    );
+    assert!(
+        e.contains("needs Linux 5.8 for ring buffer maps (`events`); this host runs Linux 4.19.90"),
+        "{e}"
+    );
+}
+
+#[test]
+fn runtime_runs_packaged_user_space_and_returns_its_exit_code() {
+    if !privileged("runtime_runs_packaged_user_space_and_returns_its_exit_code") {
+        return;
+    }
+    let (tag, store) = packaged("tracepoint");
+    let s = store.to_str().unwrap();
+    let _guard = kernel_lock();
+    let out = runtime(&["run", &tag, "--store", s, "--", "--duration", "1"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The template's own usage error: its exit code is ours.
+    let out = runtime(&["run", &tag, "--store", s, "--", "--no-such-option"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("unrecognized option"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn runtime_bad_input_gets_one_clear_line() {
+    let (tag, store) = packaged("xdp");
+    let s = store.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", tag.as_str(), "--store", s, "--no-userspace"];
+        args.extend_from_slice(extra);
+        runtime(&args, &[])
+    };
+    if privileged("runtime_bad_input_gets_one_clear_line") {
+        let _guard = kernel_lock();
+        let e = fails(&run(&["--iface", "nope0"]), 2);
+        assert!(
+            e.contains("no network interface `nope0` (this host has"),
+            "{e}"
+        );
+        nothing_left(&["count_packets"]);
+    }
+    let e = fails(&runtime(&["run", "nothing:1", "--store", s], &[]), 2);
+    assert!(e.contains("no image `nothing:1` in the store"), "{e}");
+    let e = fails(&runtime(&["run", "/no/such/file.o"], &[]), 2);
+    assert!(e.contains("no image `/no/such/file.o`"), "{e}");
+
+    let (tp, _) = packaged("tracepoint");
+    let e = fails(
+        &runtime(
+            &[
+                "run",
+                &tp,
+                "--store",
+                s,
+                "--no-userspace",
+                "--set",
+                "target_uid=-1",
+            ],
+            &[],
+        ),
+        2,
+    );
+    assert!(
+        e.contains(
+            "--set target_uid=-1: -1 is out of range (0..=4294967295) (target_uid is __u32)"
+        ),
+        "{e}"
+    );
+    let e = fails(
+        &runtime(
+            &["run", &tp, "--store", s, "--no-userspace", "--set", "uid"],
+            &[],
+        ),
+        2,
+    );
+    assert!(e.contains("invalid --set `uid`: write NAME=VALUE"), "{e}");
+
+    // Wrong architecture: an image with aarch64 bytecode only.
+    let (dir, _, _) = multi_arch_image();
+    let arm_store = workdir().join("stores/runtime-arm");
+    let a = arm_store.to_str().unwrap();
+    ok(&cargo_ebpf(
+        &dir,
+        &[
+            "package",
+            "--no-build",
+            "--arch",
+            "aarch64",
+            "--tag",
+            "arm:1",
+            "--force",
+            "--store",
+            a,
+        ],
+    ));
+    let e = fails(&runtime(&["run", "arm:1", "--store", a], &[]), 2);
+    assert!(
+        e.contains("is built for aarch64; this host is x86_64"),
+        "{e}"
+    );
+
+    // A tampered layer in the store is found before anything loads.
+    let tampered = workdir().join("stores/runtime-tampered");
+    let _ = std::fs::remove_dir_all(&tampered);
+    ok(&Command::new("cp")
+        .arg("-a")
+        .arg(&store)
+        .arg(&tampered)
+        .output()
+        .unwrap());
+    let t = tampered.to_str().unwrap();
+    let i = json(&ok(&cargo_ebpf(
+        &dir,
+        &["inspect", &tag, "--json", "--store", t],
+    )));
+    let layer = i["platforms"][0]["layers"][0]["digest"].as_str().unwrap();
+    let blob = tampered
+        .join("blobs/sha256")
+        .join(layer.strip_prefix("sha256:").unwrap());
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[10] ^= 1;
+    std::fs::write(&blob, bytes).unwrap();
+    let e = fails(
+        &runtime(&["run", &tag, "--store", t, "--no-userspace"], &[]),
+        1,
+    );
+    assert!(e.contains("is corrupted"), "{e}");
+}
