@@ -30,8 +30,29 @@ fn runtime_bin() -> PathBuf {
     .clone()
 }
 
+/// Where these tests' runtimes keep records and pins: their own places,
+/// not the host's `/run/bpf-runtime` and `/sys/fs/bpf/bpf-runtime`.
+fn places() -> [(&'static str, PathBuf); 2] {
+    [
+        ("BPF_RUNTIME_STATE", workdir().join("runtime-state")),
+        (
+            "BPF_RUNTIME_BPFFS",
+            PathBuf::from(format!(
+                "/sys/fs/bpf/cargo-ebpf-tests-{}",
+                std::process::id()
+            )),
+        ),
+    ]
+}
+
+fn runtime_command() -> Command {
+    let mut c = Command::new(runtime_bin());
+    c.envs(places());
+    c
+}
+
 fn runtime(args: &[&str], envs: &[(&str, &str)]) -> Output {
-    Command::new(runtime_bin())
+    runtime_command()
         .args(args)
         .envs(envs.iter().copied())
         .output()
@@ -70,7 +91,7 @@ impl Running {
 /// Starts `bpf-runtime ARGS` and waits until it reports its programs
 /// attached.
 fn start(args: &[&str]) -> Running {
-    let mut child = Command::new(runtime_bin())
+    let mut child = runtime_command()
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -119,6 +140,16 @@ fn interrupt(r: &Running) {
 /// Nothing named `names` is loaded, and no map or link of ours remains.
 fn nothing_left(names: &[&str]) {
     assert_eq!(loaded_programs(names), Vec::<String>::new());
+}
+
+/// Like [`nothing_left`], allowing the kernel a moment: programs are freed
+/// shortly after the last descriptor of a killed process closes.
+fn nothing_left_soon(names: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while !loaded_programs(names).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nothing_left(names);
 }
 
 #[test]
@@ -358,4 +389,223 @@ fn runtime_bad_input_gets_one_clear_line() {
         1,
     );
     assert!(e.contains("is corrupted"), "{e}");
+}
+
+/// `bpftool map dump pinned PATH` as JSON.
+fn dump_pinned(path: &Path) -> serde_json::Value {
+    json(&ok(&Command::new("bpftool")
+        .args(["-j", "map", "dump", "pinned"])
+        .arg(path)
+        .output()
+        .unwrap()))
+}
+
+#[test]
+fn runtime_load_pins_until_unload_and_gc_cleans_after_kill_9() {
+    if !privileged("runtime_load_pins_until_unload_and_gc_cleans_after_kill_9") {
+        return;
+    }
+    let (tag, store) = packaged("xdp");
+    let s = store.to_str().unwrap();
+    let bpffs = places()[1].1.clone();
+    let _guard = kernel_lock();
+    // Whatever happens, this test's pins go (and with them its programs).
+    struct Unpin(PathBuf);
+    impl Drop for Unpin {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _unpin = Unpin(bpffs.clone());
+
+    // load: attached, pinned, and still counting after bpf-runtime exits.
+    let out = runtime(
+        &[
+            "load",
+            &tag,
+            "--store",
+            s,
+            "--no-userspace",
+            "--iface",
+            "lo",
+            "--name",
+            "counter",
+        ],
+        &[],
+    );
+    assert_eq!(ok(&out).trim(), "counter");
+    let listed = json(&ok(&runtime(&["list", "--json"], &[])));
+    let rec = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "counter")
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(rec["alive"], true);
+    assert_eq!(rec["held_by"], "pins");
+    assert_eq!(rec["programs"][0]["point"], "xdp lo");
+    let id = rec["programs"][0]["id"].as_u64().unwrap();
+    assert_eq!(loaded_programs(&["count_packets"]).len(), 1);
+    udp_to_loopback(20);
+    let stats = dump_pinned(&bpffs.join("counter/maps/stats"));
+    let udp: u64 = stats
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["formatted"])
+        .filter(|e| e["key"] == 17)
+        .flat_map(|e| e["values"].as_array().unwrap().clone())
+        .map(|v| v["value"]["packets"].as_u64().unwrap())
+        .sum();
+    assert!(udp >= 20, "UDP packets in the pinned map: {udp}");
+    // The same name twice is refused, and nothing more is loaded.
+    let e = fails(
+        &runtime(
+            &[
+                "load",
+                &tag,
+                "--store",
+                s,
+                "--no-userspace",
+                "--iface",
+                "lo",
+                "--name",
+                "counter",
+            ],
+            &[],
+        ),
+        2,
+    );
+    assert!(e.contains("`counter` is already loaded"), "{e}");
+    assert_eq!(loaded_programs(&["count_packets"]).len(), 1);
+    let table = ok(&runtime(&["list"], &[]));
+    assert!(
+        table.contains("counter") && table.contains(&format!("xdp lo       {id}")),
+        "{table}"
+    );
+
+    // unload by program id: nothing of it remains.
+    ok(&runtime(&["unload", &id.to_string()], &[]));
+    nothing_left(&["count_packets"]);
+    assert!(!bpffs.join("counter").exists());
+    let e = fails(&runtime(&["unload", "counter"], &[]), 2);
+    assert!(e.contains("nothing named `counter` is loaded"), "{e}");
+
+    // A `load` killed after pinning (the seam aborts it there) leaves pins
+    // that hold the program; gc removes them.
+    let out = runtime(
+        &[
+            "load",
+            &tag,
+            "--store",
+            s,
+            "--no-userspace",
+            "--iface",
+            "lo",
+            "--name",
+            "crashed",
+        ],
+        &[("BPF_RUNTIME_TEST_CRASH", "after-pin")],
+    );
+    assert!(!out.status.success());
+    assert_eq!(loaded_programs(&["count_packets"]).len(), 1);
+    let gc = ok(&runtime(&["gc"], &[]));
+    assert!(gc.contains("removed left-over pins"), "{gc}");
+    nothing_left_soon(&["count_packets"]);
+
+    // `run` killed with SIGKILL: its programs go with it, its record stays
+    // until gc.
+    let mut child = start(&["run", &tag, "--store", s, "--no-userspace", "--iface", "lo"]);
+    let pid = child.child.id();
+    child.child.kill().unwrap();
+    let _ = child.finish();
+    nothing_left_soon(&["count_packets"]);
+    let table = ok(&runtime(&["list"], &[]));
+    assert!(
+        table.contains(&format!("pid {pid} gone (run gc)")),
+        "{table}"
+    );
+    let gc = ok(&runtime(&["gc"], &[]));
+    assert!(
+        gc.contains(&format!("(pid {pid} is gone; its programs went with it)")),
+        "{gc}"
+    );
+    let table = ok(&runtime(&["list"], &[]));
+    assert!(!table.contains(&format!("pid {pid}")), "{table}");
+    let left: Vec<_> = std::fs::read_dir(&bpffs)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A small program that calls `tick` N times, built with the system cc.
+fn ticker() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = workdir().join("ticker");
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("ticker.c");
+        std::fs::write(
+            &src,
+            "#include <stdlib.h>\n\
+             __attribute__((noinline)) int tick(int i) { __asm__ volatile(\"\" ::: \"memory\"); return i * 2; }\n\
+             int main(int argc, char **argv) { int n = atoi(argv[1]), s = 0;\n\
+             for (int i = 0; i < n; i++) s += tick(i);\n\
+             return s == -1; }\n",
+        )
+        .unwrap();
+        let bin = dir.join("ticker");
+        ok(&Command::new("cc")
+            .args(["-O1", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .output()
+            .unwrap());
+        bin
+    })
+    .clone()
+}
+
+#[test]
+fn runtime_counts_uprobe_calls_in_a_test_binary() {
+    if !privileged("runtime_counts_uprobe_calls_in_a_test_binary") {
+        return;
+    }
+    let (tag, store) = packaged("uprobe");
+    let bin = ticker();
+    let _guard = kernel_lock();
+    let child = start(&[
+        "run",
+        &tag,
+        "--store",
+        store.to_str().unwrap(),
+        "--no-userspace",
+        "--json",
+        "--binary",
+        bin.to_str().unwrap(),
+        "--symbol",
+        "tick",
+        "--interval",
+        "200ms",
+    ]);
+    let pid = Command::new(&bin).arg("37").spawn().unwrap();
+    let ticker_pid = pid.id();
+    let status = { pid }.wait().unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(700));
+    interrupt(&child);
+    let (status, stdout, stderr) = child.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("uprobe {}:tick", bin.display())),
+        "{stderr}"
+    );
+    let calls = stdout
+        .lines()
+        .map(json)
+        .filter(|l| l["map"] == "calls" && l["key"] == ticker_pid)
+        .map(|l| l["value"]["calls"].as_u64().unwrap())
+        .max();
+    assert_eq!(calls, Some(37), "{stdout}");
+    nothing_left(&["count_calls"]);
 }

@@ -16,7 +16,7 @@ use aya::programs::{
 use aya::{Btf, Ebpf, EbpfLoader};
 use ebpf_kinds::ProgramType;
 use ebpf_object::ProgramInfo;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, RuntimeError};
 use crate::package::Package;
@@ -50,7 +50,7 @@ pub struct AttachOptions {
 }
 
 /// One program attached.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Attached {
     pub program: String,
     #[serde(rename = "type")]
@@ -59,6 +59,10 @@ pub struct Attached {
     pub point: String,
     /// The kernel's program id.
     pub id: Option<u32>,
+    /// The kernel's ids of the `bpf_link`s that attach it; empty where the
+    /// kernel attached it another way (netlink, perf event ioctl, a socket).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<u32>,
 }
 
 /// A loaded, attached package.
@@ -196,14 +200,28 @@ pub fn load(pkg: &Package, opts: &AttachOptions) -> Result<Loaded> {
             ty: p.ty,
             point,
             id,
+            links: Vec::new(),
         });
         sockets.extend(socket);
     }
+    find_links(&mut attached);
     Ok(Loaded {
         ebpf,
         attached,
         _sockets: sockets,
     })
+}
+
+/// Fills in the links that attach each program, from the kernel's list.
+fn find_links(attached: &mut [Attached]) {
+    for info in aya::programs::loaded_links().flatten() {
+        if let Some(a) = attached
+            .iter_mut()
+            .find(|a| a.id == Some(info.program_id()))
+        {
+            a.links.push(info.id());
+        }
+    }
 }
 
 fn chain(e: &dyn std::error::Error) -> String {

@@ -6,12 +6,14 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ebpf_oci::images;
 
 use crate::attach::{self, AttachOptions, XdpAttachMode};
 use crate::error::{Result, RuntimeError};
 use crate::kernel::Host;
 use crate::output::{self, OutputOptions};
 use crate::package::{self, PullPolicy};
+use crate::records::{self, Held, Places, Record};
 use crate::userspace;
 
 #[derive(Parser, Debug)]
@@ -29,8 +31,20 @@ pub struct Cli {
 pub enum Command {
     /// Load and attach a package, show its output until Ctrl-C (or --duration), then remove it all
     Run(Box<RunArgs>),
+    /// Load, attach and pin a package, then exit; it stays until `unload`
+    Load(Box<LoadArgs>),
+    /// What the runtime has loaded: packages, programs, attach points, ids, since when
+    List(ListArgs),
+    /// Detach and unload a package loaded with `load` (or stop a `run`), by name or program id
+    Unload(UnloadArgs),
+    /// Remove what killed or crashed runtimes left behind
+    Gc,
     /// Fetch an image from a registry into the local store
     Pull(PullArgs),
+    /// List the images of the local store
+    Images(ImagesArgs),
+    /// Show an image's platforms, layers, programs, maps, variables and kernel needs
+    Inspect(InspectArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -53,8 +67,9 @@ impl TransportArgs {
     }
 }
 
+/// What to load and how to attach it: shared by `run` and `load`.
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub struct TargetArgs {
     /// A tag in the store, a registry reference, an OCI layout, an oci-archive, or a .o file
     pub reference: String,
     /// Network interface (xdp, tc, socket_filter)
@@ -84,6 +99,35 @@ pub struct RunArgs {
     /// Set a read-only variable of the program before it loads (see `inspect`)
     #[arg(long = "set", value_name = "NAME=VALUE")]
     pub sets: Vec<String>,
+    /// When to fetch a registry reference
+    #[arg(long, value_enum, default_value_t = PullPolicy::IfNotPresent)]
+    pub pull: PullPolicy,
+    /// Load the programs here even when the package has its own user space
+    #[arg(long)]
+    pub no_userspace: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+    #[command(flatten)]
+    pub transport: TransportArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct StoreArg {
+    /// Local OCI layout store (default: $CARGO_EBPF_STORE, else /var/lib/cargo-ebpf/store for root)
+    #[arg(long = "store", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl StoreArg {
+    fn path(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(package::default_store)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Print JSON lines instead of a table
     #[arg(long)]
     pub json: bool,
@@ -93,42 +137,121 @@ pub struct RunArgs {
     /// How often counters are printed
     #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
     pub interval: Duration,
-    /// When to fetch a registry reference
-    #[arg(long, value_enum, default_value_t = PullPolicy::IfNotPresent)]
-    pub pull: PullPolicy,
-    /// Load the programs here even when the package has its own user space
-    #[arg(long)]
-    pub no_userspace: bool,
-    /// Local OCI layout store (default: $CARGO_EBPF_STORE, else /var/lib/cargo-ebpf/store for root)
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
-    #[command(flatten)]
-    pub transport: TransportArgs,
     /// Arguments for the package's user-space program
     #[arg(last = true)]
     pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]
+pub struct LoadArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The name to unload it by (default: the package's name)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print the record as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UnloadArgs {
+    /// The name `list` shows, or the id of one of its programs
+    pub what: String,
+}
+
+#[derive(Args, Debug)]
 pub struct PullArgs {
     /// REGISTRY/REPOSITORY:TAG or REGISTRY/REPOSITORY@sha256:DIGEST
     pub reference: String,
-    /// Local OCI layout store
-    #[arg(long, value_name = "DIR")]
-    pub store: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
     #[command(flatten)]
     pub transport: TransportArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// A tag in the store, an OCI layout directory, or an oci-archive
+    pub reference: String,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArg,
+}
+
+fn print_json(v: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).expect("reports serialize")
+    );
 }
 
 /// Runs the command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Run(a) => cmd_run(*a),
+        Command::Load(a) => cmd_load(*a),
+        Command::List(a) => {
+            let records = records::list(&Places::from_env())?;
+            if a.json {
+                let v: Vec<_> = records
+                    .iter()
+                    .map(|r| {
+                        let mut v = serde_json::to_value(r).expect("records serialize");
+                        v["alive"] = r.alive().into();
+                        v
+                    })
+                    .collect();
+                print_json(&v);
+            } else if records.is_empty() {
+                eprintln!("nothing loaded");
+            } else {
+                print!("{}", render_records(&records));
+            }
+            Ok(0)
+        }
+        Command::Unload(a) => {
+            let r = records::unload(&Places::from_env(), &a.what)?;
+            eprintln!(
+                "unloaded {} ({} programs, {} maps; nothing of it remains in the kernel)",
+                r.name,
+                r.programs.len(),
+                r.maps.len()
+            );
+            Ok(0)
+        }
+        Command::Gc => {
+            let done = records::gc(&Places::from_env())?;
+            for line in &done {
+                println!("{line}");
+            }
+            if done.is_empty() {
+                eprintln!("nothing to clean up");
+            }
+            Ok(0)
+        }
         Command::Pull(a) => {
-            let store = a.store.unwrap_or_else(package::default_store);
             let pkg = package::open(
                 &a.reference,
-                &store,
+                &a.store.path(),
                 PullPolicy::Always,
                 &a.transport.options(),
             )?;
@@ -141,53 +264,129 @@ pub fn run(cli: Cli) -> Result<i32> {
             );
             Ok(0)
         }
+        Command::Images(a) => {
+            let rows = images::list(&a.store.path())?;
+            if a.json {
+                print_json(&rows);
+            } else {
+                print!("{}", images::render_list(&rows));
+            }
+            Ok(0)
+        }
+        Command::Inspect(a) => {
+            let i = images::inspect(&a.reference, &a.store.path())?;
+            if a.json {
+                print_json(&i);
+            } else {
+                print!("{}", images::render_inspection(&i));
+            }
+            Ok(0)
+        }
     }
 }
 
-fn cmd_run(a: RunArgs) -> Result<i32> {
-    let store = a.store.clone().unwrap_or_else(package::default_store);
-    let pkg = package::open(&a.reference, &store, a.pull, &a.transport.options())?;
-    if pkg.userspace.is_some() && !a.no_userspace {
-        if !a.sets.is_empty() {
+/// The table `list` prints: one row per program.
+fn render_records(records: &[Record]) -> String {
+    use std::fmt::Write as _;
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "PACKAGE".into(),
+        "PROGRAM".into(),
+        "ATTACHED TO".into(),
+        "ID".into(),
+        "SINCE".into(),
+        "HELD BY".into(),
+    ]];
+    for r in records {
+        let held = match (&r.held, r.alive()) {
+            (Held::Pins { dir }, true) => format!("pins {}", dir.display()),
+            (Held::Process { pid, .. }, true) => format!("run, pid {pid}"),
+            (Held::Pins { .. }, false) => "pins gone (run gc)".into(),
+            (Held::Process { pid, .. }, false) => format!("pid {pid} gone (run gc)"),
+        };
+        for a in &r.programs {
+            rows.push([
+                r.name.clone(),
+                format!("{}:{}", r.package, r.version),
+                a.program.clone(),
+                a.point.clone(),
+                a.id.map(|i| i.to_string()).unwrap_or_default(),
+                r.since.clone(),
+                held.clone(),
+            ]);
+        }
+    }
+    let mut widths = [0usize; 7];
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut s = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (c, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(c);
+            } else {
+                let _ = write!(line, "{c:<w$}  ");
+            }
+        }
+        s.push_str(line.trim_end());
+        s.push('\n');
+    }
+    s
+}
+
+/// Opens the package and checks the kernel can run it; `None` when it runs
+/// its own user space instead (and `run` should start that).
+fn prepare(t: TargetArgs, verb: &str) -> Result<(package::Package, Option<AttachOptions>)> {
+    let pkg = package::open(
+        &t.reference,
+        &t.store.path(),
+        t.pull,
+        &t.transport.options(),
+    )?;
+    if pkg.userspace.is_some() && !t.no_userspace {
+        if !t.sets.is_empty() {
             return Err(RuntimeError::usage(
                 "--set applies to programs bpf-runtime loads; this package runs its own user space (pass its options after --, or use --no-userspace)",
             ));
         }
-        return userspace::run(&pkg, &a.args, a.duration);
+        if verb == "load" {
+            return Err(RuntimeError::usage(format!(
+                "{} runs its own user space, which `load` cannot keep running; use `bpf-runtime run` (or --no-userspace to load its programs alone)",
+                pkg.name
+            )));
+        }
+        return Ok((pkg, None));
     }
-    let host = Host::probe();
-    host.check(&pkg.reference, &pkg.object)?;
-    let sets = a
+    Host::probe().check(&pkg.reference, &pkg.object)?;
+    let sets = t
         .sets
         .iter()
         .map(|s| attach::parse_set(s))
         .collect::<Result<Vec<_>>>()?;
     let opts = AttachOptions {
-        iface: a.iface,
-        direction: a.direction,
-        cgroup: a.cgroup,
-        binary: a.binary,
-        symbol: a.symbol,
-        pid: a.pid,
-        frequency: a.frequency,
-        xdp_mode: a.xdp_mode,
+        iface: t.iface,
+        direction: t.direction,
+        cgroup: t.cgroup,
+        binary: t.binary,
+        symbol: t.symbol,
+        pid: t.pid,
+        frequency: t.frequency,
+        xdp_mode: t.xdp_mode,
         sets,
     };
-    // Signals only set a flag: the loop below notices, and everything is
-    // detached and unloaded on the way out.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        signal_hook::flag::register(sig, stop.clone())
-            .map_err(|e| RuntimeError::kernel("install signal handlers", e))?;
-    }
-    let started = std::time::Instant::now();
-    let mut loaded = attach::load(&pkg, &opts)?;
-    let attached_in = started.elapsed();
+    Ok((pkg, Some(opts)))
+}
+
+fn print_attached(pkg: &package::Package, loaded: &attach::Loaded, json: bool, ms: f64) {
     for at in &loaded.attached {
-        if a.json {
+        if json {
             eprintln!(
                 "{}",
-                serde_json::json!({"attached": at, "package": pkg.name, "ms": attached_in.as_secs_f64() * 1000.0})
+                serde_json::json!({"attached": at, "package": pkg.name, "ms": ms})
             );
         } else {
             eprintln!(
@@ -199,11 +398,68 @@ fn cmd_run(a: RunArgs) -> Result<i32> {
             );
         }
     }
+}
+
+fn cmd_load(a: LoadArgs) -> Result<i32> {
+    let (pkg, opts) = prepare(a.target, "load")?;
+    let opts = opts.expect("load refuses packages with user space");
+    let name = a.name.unwrap_or_else(|| pkg.name.clone());
+    let places = Places::from_env();
+    records::check_free(&places, &name)?;
+    let started = std::time::Instant::now();
+    let loaded = attach::load(&pkg, &opts)?;
+    let record = records::pin(&places, &name, &pkg, &loaded)?;
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    // The pins now hold everything; dropping `loaded` only closes our
+    // descriptors.
+    drop(loaded);
+    if a.json {
+        print_json(&record);
+    } else {
+        for at in &record.programs {
+            eprintln!(
+                "attached {} ({}) to {}{}",
+                at.program,
+                at.ty.name(),
+                at.point,
+                at.id.map(|i| format!(", id {i}")).unwrap_or_default()
+            );
+        }
+        if let Held::Pins { dir } = &record.held {
+            eprintln!(
+                "loaded {name} in {ms:.1} ms; pinned under {}; `bpf-runtime unload {name}` removes it",
+                dir.display()
+            );
+        }
+        println!("{name}");
+    }
+    Ok(0)
+}
+
+fn cmd_run(a: RunArgs) -> Result<i32> {
+    let (pkg, opts) = prepare(a.target, "run")?;
+    let Some(opts) = opts else {
+        return userspace::run(&pkg, &a.args, a.duration);
+    };
+    // Signals only set a flag: the loop below notices, and everything is
+    // detached and unloaded on the way out.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| RuntimeError::kernel("install signal handlers", e))?;
+    }
+    let started = std::time::Instant::now();
+    let mut loaded = attach::load(&pkg, &opts)?;
+    let attached_in = started.elapsed().as_secs_f64() * 1000.0;
+    // Without a record `list` cannot show this run; it still runs.
+    let record = records::record_run(&Places::from_env(), &pkg, &loaded)
+        .map_err(|e| eprintln!("warning: this run is not recorded for `list` and `gc`: {e}"))
+        .ok();
+    print_attached(&pkg, &loaded, a.json, attached_in);
     if !a.json {
         eprintln!(
-            "{} attached in {:.1} ms; Ctrl-C to stop",
-            pkg.name,
-            attached_in.as_secs_f64() * 1000.0
+            "{} attached in {attached_in:.1} ms; Ctrl-C to stop",
+            pkg.name
         );
     }
     let seen = output::show(
@@ -217,6 +473,7 @@ fn cmd_run(a: RunArgs) -> Result<i32> {
         &stop,
     )?;
     drop(loaded);
+    drop(record);
     if !a.json {
         eprintln!(
             "detached and unloaded {} ({} events{})",

@@ -14,6 +14,7 @@ pub mod kernel;
 pub mod maps;
 pub mod output;
 pub mod package;
+pub mod records;
 pub mod userspace;
 
 pub use error::{Result, RuntimeError};

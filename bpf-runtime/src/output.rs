@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use aya::maps::perf::PerfEventArrayBuffer;
-use aya::maps::{Map, MapData, PerfEventArray, RingBuf};
+use aya::maps::{MapData, PerfEventArray, RingBuf};
 use ebpf_object::{Display, MapInfo, ObjectInfo, TypeDesc};
 use serde_json::Value;
 
@@ -50,41 +50,6 @@ struct Counter {
     info: MapInfo,
     fd: RawFd,
     per_cpu: bool,
-}
-
-fn map_data(m: &Map) -> &MapData {
-    match m {
-        Map::Array(d)
-        | Map::ArrayOfMaps(d)
-        | Map::BloomFilter(d)
-        | Map::CgroupArray(d)
-        | Map::CgroupStorage(d)
-        | Map::CgrpStorage(d)
-        | Map::CpuMap(d)
-        | Map::DevMap(d)
-        | Map::DevMapHash(d)
-        | Map::HashMap(d)
-        | Map::HashOfMaps(d)
-        | Map::InodeStorage(d)
-        | Map::LpmTrie(d)
-        | Map::LruHashMap(d)
-        | Map::PerCpuArray(d)
-        | Map::PerCpuCgroupStorage(d)
-        | Map::PerCpuHashMap(d)
-        | Map::PerCpuLruHashMap(d)
-        | Map::PerfEventArray(d)
-        | Map::ProgramArray(d)
-        | Map::Queue(d)
-        | Map::ReusePortSockArray(d)
-        | Map::RingBuf(d)
-        | Map::SockHash(d)
-        | Map::SockMap(d)
-        | Map::SkStorage(d)
-        | Map::Stack(d)
-        | Map::StackTraceMap(d)
-        | Map::Unsupported(d)
-        | Map::XskMap(d) => d,
-    }
 }
 
 /// Shows the package's output until `stop` is set or the duration ends.
@@ -136,7 +101,7 @@ pub fn show(
                 if let Some(map) = loaded.ebpf.map(&m.name) {
                     counters.push(Counter {
                         info: m.clone(),
-                        fd: map_data(map).fd().as_fd().as_raw_fd(),
+                        fd: crate::maps::map_data(map).fd().as_fd().as_raw_fd(),
                         per_cpu: m.ty.starts_with("percpu_") || m.ty.starts_with("lru_percpu"),
                     });
                 }

@@ -14,7 +14,8 @@ use crate::lang::Language;
 use crate::new::{self, InitOptions, NewOptions};
 use crate::package::{self, PackageOptions};
 use crate::templates::{self, Ci};
-use crate::{doctor, fsutil, images, remote, vmlinux};
+use crate::{doctor, fsutil, remote, vmlinux};
+use ebpf_oci::images;
 
 /// `cargo ebpf ...` runs `cargo-ebpf ebpf ...`: the wrapper subcommand.
 #[derive(Parser, Debug)]

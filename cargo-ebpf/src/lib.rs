@@ -9,7 +9,6 @@ pub mod cli;
 pub mod doctor;
 pub mod error;
 pub mod fsutil;
-pub mod images;
 pub mod lang;
 pub mod manifest;
 pub mod new;

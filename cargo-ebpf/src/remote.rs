@@ -18,8 +18,8 @@ use ebpf_oci::store::{self, Source};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::error::{Error, Result};
-use crate::images::human_size;
 use crate::manifest;
+use ebpf_oci::images::human_size;
 
 /// How to reach registries, from the command line.
 #[derive(Debug, Clone, Default)]

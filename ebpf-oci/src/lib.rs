@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod format;
 pub mod fs;
+pub mod images;
 pub mod layer;
 pub mod layout;
 pub mod registry;

@@ -1,16 +1,17 @@
-//! `inspect`, `images`, `tag` and `rmi`: reading and managing the images of
-//! the local store (and of layouts and archives, for `inspect`).
+//! Reading and managing the images of a store (and of layouts and
+//! archives, for `inspect`): what `cargo ebpf inspect / images / tag / rmi`
+//! and `bpf-runtime images / inspect` print, as data and as text.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::format::{self, FormatError, Image, LayerRole, PlatformImage};
+use crate::store::{self, Source};
+use crate::{Layout, StoreError};
 use ebpf_object::{Display, TypeDesc};
-use ebpf_oci::format::{self, Image, LayerRole, PlatformImage};
-use ebpf_oci::store::{self, Source};
-use ebpf_oci::{Layout, StoreError};
 use serde::Serialize;
 
-use crate::error::Result;
+type Result<T, E = FormatError> = std::result::Result<T, E>;
 
 /// What `inspect --json` prints.
 #[derive(Debug, Serialize)]
