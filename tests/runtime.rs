@@ -609,3 +609,128 @@ fn runtime_counts_uprobe_calls_in_a_test_binary() {
     assert_eq!(calls, Some(37), "{stdout}");
     nothing_left(&["count_calls"]);
 }
+
+#[test]
+fn cargo_ebpf_run_packages_the_project_and_hands_it_to_the_runtime() {
+    if !privileged("cargo_ebpf_run_packages_the_project_and_hands_it_to_the_runtime") {
+        return;
+    }
+    let dir = c_project("tracepoint");
+    let store = workdir().join("stores/cargo-ebpf-run");
+    let s = store.to_str().unwrap();
+    let cargo_ebpf_run = |runtime: &Path| {
+        Command::new(bin())
+            .args(["ebpf", "run", "--no-build", "--store", s, "--"])
+            .args(["--no-userspace", "--json", "--duration", "1s"])
+            .current_dir(&dir)
+            .env("CARGO_EBPF_RUNTIME", runtime)
+            .envs(places())
+            .output()
+            .unwrap()
+    };
+    let _guard = kernel_lock();
+    let out = cargo_ebpf_run(&runtime_bin());
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("Packaged c-tracepoint:0.1.0"), "{err}");
+    // The runtime's JSON: which program attached where.
+    let attached = err
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(json)
+        .find(|l| l["attached"]["program"] == "handle_exec")
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(
+        attached["attached"]["point"],
+        "tracepoint sched/sched_process_exec"
+    );
+    nothing_left(&["handle_exec"]);
+    let e = fails(&cargo_ebpf_run(Path::new("/no/bpf-runtime")), 2);
+    assert!(
+        e.contains("CARGO_EBPF_RUNTIME=/no/bpf-runtime is not an executable"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_systemd_unit_and_the_rpm_spec_are_valid() {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bpf-runtime/dist");
+    let runtime = runtime_bin();
+    // systemd's own checker, with the unit pointing at the built binary.
+    let dir = workdir().join("dist-check");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let unit = std::fs::read_to_string(dist.join("bpf-runtime@.service"))
+        .unwrap()
+        .replace("/usr/bin/bpf-runtime", runtime.to_str().unwrap());
+    let unit_path = dir.join("bpf-runtime@check.service");
+    std::fs::write(&unit_path, unit).unwrap();
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&unit_path)
+        .output()
+        .expect("systemd-analyze runs (ci/setup.sh installs it)");
+    let err = text(&out.stderr);
+    assert!(
+        out.status.success() && err.trim().is_empty(),
+        "systemd-analyze verify: {err}"
+    );
+
+    // The spec builds an RPM around the binary, holding what it says.
+    let top = dir.join("rpm");
+    let src = dir.join("cargo-ebpf-0.1.0");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for f in [
+        "README.md",
+        "docs/runtime-guide.md",
+        "bpf-runtime/dist/bpf-runtime@.service",
+        "bpf-runtime/dist/bpf-runtime.tmpfiles",
+    ] {
+        std::fs::create_dir_all(src.join(f).parent().unwrap()).unwrap();
+        std::fs::copy(root.join(f), src.join(f)).unwrap();
+    }
+    std::fs::create_dir_all(top.join("SOURCES")).unwrap();
+    ok(&Command::new("tar")
+        .arg("-czf")
+        .arg(top.join("SOURCES/cargo-ebpf-0.1.0.tar.gz"))
+        .arg("-C")
+        .arg(&dir)
+        .arg("cargo-ebpf-0.1.0")
+        .output()
+        .unwrap());
+    let out = Command::new("rpmbuild")
+        .arg("-bb")
+        .arg(dist.join("bpf-runtime.spec"))
+        .arg("--define")
+        .arg(format!("_topdir {}", top.display()))
+        .arg("--define")
+        .arg(format!("prebuilt {}", runtime.display()))
+        .args([
+            "--define",
+            "__strip /bin/true",
+            "--define",
+            "debug_package %{nil}",
+        ])
+        .output()
+        .expect("rpmbuild runs (ci/setup.sh installs it)");
+    ok(&out);
+    let rpm = std::fs::read_dir(top.join("RPMS"))
+        .unwrap()
+        .flatten()
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "rpm"))
+        .expect("an RPM was written");
+    let files = ok(&Command::new("rpm").arg("-qlp").arg(&rpm).output().unwrap());
+    for f in [
+        "/usr/bin/bpf-runtime",
+        "/usr/lib/systemd/system/bpf-runtime@.service",
+        "/usr/lib/tmpfiles.d/bpf-runtime.conf",
+        "/etc/bpf-runtime",
+    ] {
+        assert!(
+            files.lines().any(|l| l == f),
+            "{f} not in the RPM:\n{files}"
+        );
+    }
+}

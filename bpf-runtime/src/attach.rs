@@ -148,9 +148,23 @@ fn program_error(action: String, program: &str, e: ProgramError) -> RuntimeError
     }
 }
 
+/// Lifts the locked-memory limit: kernels before 5.11 charge maps and
+/// programs to RLIMIT_MEMLOCK (64 KiB by default on many distributions,
+/// openEuler 20.03 and 22.03 among them); later kernels ignore it.
+fn raise_memlock() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads a valid struct. Failing is not fatal: the
+    // kernel's error on load then says what ran out.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}
+
 /// Loads the package's bytecode, sets its variables, and attaches every
 /// program.
 pub fn load(pkg: &Package, opts: &AttachOptions) -> Result<Loaded> {
+    raise_memlock();
     let big_endian = pkg.object.endianness == ebpf_object::Endianness::Big;
     let mut values = Vec::new();
     for (name, text) in &opts.sets {

@@ -14,7 +14,7 @@ use crate::lang::Language;
 use crate::new::{self, InitOptions, NewOptions};
 use crate::package::{self, PackageOptions};
 use crate::templates::{self, Ci};
-use crate::{doctor, fsutil, remote, vmlinux};
+use crate::{doctor, fsutil, remote, run, vmlinux};
 use ebpf_oci::images;
 
 /// `cargo ebpf ...` runs `cargo-ebpf ebpf ...`: the wrapper subcommand.
@@ -49,6 +49,8 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Build and package the project as an OCI image in the local store
     Package(PackageArgs),
+    /// Package the project into the local store and run it with bpf-runtime (Ctrl-C stops and unloads it)
+    Run(RunArgs),
     /// Show an image: programs, maps, variables, platforms, layers, kernel needs
     Inspect(InspectArgs),
     /// List the images of the local store
@@ -212,6 +214,24 @@ pub struct PackageArgs {
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArg,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Run this image (a tag, registry reference, layout or archive) instead of the project's
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Package the artifacts already built, without building
+    #[arg(long)]
+    pub no_build: bool,
+    /// Project directory (default: the current one or a parent with ebpf.toml)
+    #[arg(long, short = 'C')]
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArg,
+    /// Options for `bpf-runtime run` (--iface, --set, --json, --duration, ...; see `bpf-runtime run --help`), then `--` and the user-space program's arguments
+    #[arg(last = true, value_name = "RUNTIME ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -444,6 +464,16 @@ pub fn run(cli: Cli) -> Result<()> {
                 out(&text);
             }
             Ok(())
+        }
+        Command::Run(a) => {
+            let never = run::run(&run::RunOptions {
+                dir: current_or(a.dir)?,
+                reference: a.image,
+                build: !a.no_build,
+                store: a.store.path(),
+                args: a.args,
+            })?;
+            match never {}
         }
         Command::Package(a) => {
             let dir = current_or(a.dir)?;

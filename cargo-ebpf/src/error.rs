@@ -31,6 +31,11 @@ pub enum Error {
         fedora: String,
     },
 
+    #[error(
+        "bpf-runtime not found beside cargo-ebpf or on PATH; install it with `cargo install --locked --path bpf-runtime` from the cargo-ebpf sources, or set CARGO_EBPF_RUNTIME"
+    )]
+    MissingRuntime,
+
     #[error("{what} failed ({status}); the command was: {command}")]
     ToolFailed {
         what: String,
@@ -98,7 +103,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Manifest { .. } => exit::USAGE,
-            Error::MissingTool { .. } => exit::MISSING_TOOL,
+            Error::MissingTool { .. } | Error::MissingRuntime => exit::MISSING_TOOL,
             Error::ToolFailed { .. } => exit::TOOL_FAILED,
             Error::Store(e) | Error::Image(ebpf_oci::format::FormatError::Store(e))
                 if store_usage(e) =>

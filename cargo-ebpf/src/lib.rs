@@ -14,6 +14,7 @@ pub mod manifest;
 pub mod new;
 pub mod package;
 pub mod remote;
+pub mod run;
 pub mod rust;
 pub mod templates;
 pub mod tools;

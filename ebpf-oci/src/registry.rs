@@ -116,16 +116,37 @@ pub enum RegistryError {
 
 type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
+/// A registry's `host[:port]` split into host and port (`[v6]:port` too).
+fn host_port(registry: &str) -> (&str, Option<&str>) {
+    match registry.strip_prefix('[') {
+        Some(rest) => match rest.split_once(']') {
+            Some((host, port)) => (host, port.strip_prefix(':')),
+            None => (rest, None),
+        },
+        None => match registry.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (registry, None),
+        },
+    }
+}
+
+/// The address of a loopback registry, found without the system resolver
+/// (a static binary has no NSS): `localhost` is 127.0.0.1.
+fn loopback_addr(registry: &str) -> Option<std::net::SocketAddr> {
+    let (host, port) = host_port(registry);
+    let ip = if host == "localhost" {
+        std::net::IpAddr::from([127, 0, 0, 1])
+    } else {
+        host.parse().ok()?
+    };
+    let port = port.map_or(Some(80), |p| p.parse().ok())?;
+    ip.is_loopback()
+        .then_some(std::net::SocketAddr::new(ip, port))
+}
+
 /// Whether `host` (a registry's host[:port]) is this machine.
 pub fn is_loopback(registry: &str) -> bool {
-    let host = match registry.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(rest),
-        None => registry.split(':').next().unwrap_or(registry),
-    };
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+    loopback_addr(registry).is_some()
 }
 
 /// Whether the first path component of a reference names a registry, by
@@ -432,14 +453,8 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 /// HTTP/1.0 request: no client to build for one question.
 fn speaks_plain_http(registry: &str) -> bool {
     use std::io::{Read, Write};
-    use std::net::ToSocketAddrs;
     let timeout = Duration::from_secs(5);
-    let Some(addr) = registry
-        .to_socket_addrs()
-        .ok()
-        .or_else(|| format!("{registry}:80").to_socket_addrs().ok())
-        .and_then(|mut a| a.next())
-    else {
+    let Some(addr) = loopback_addr(registry) else {
         return false;
     };
     let Ok(mut conn) = std::net::TcpStream::connect_timeout(&addr, timeout) else {
@@ -1452,6 +1467,18 @@ mod tests {
         for r in ["ghcr.io", "10.0.0.1:5000", "localhost.example.com"] {
             assert!(!is_loopback(r), "{r}");
         }
+        assert_eq!(
+            loopback_addr("localhost:5000"),
+            Some("127.0.0.1:5000".parse().unwrap())
+        );
+        assert_eq!(
+            loopback_addr("[::1]:5000"),
+            Some("[::1]:5000".parse().unwrap())
+        );
+        assert_eq!(
+            loopback_addr("127.0.0.1"),
+            Some("127.0.0.1:80".parse().unwrap())
+        );
     }
 
     #[test]
