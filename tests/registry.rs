@@ -210,7 +210,7 @@ impl Drop for Registry {
 /// `cargo ebpf ARGS` with its own Docker config dir and cargo-ebpf config
 /// home (so no developer's credentials or settings leak in), and `input` on
 /// stdin.
-fn ebpf(dir: &Path, home: &Path, args: &[&str], input: Option<&str>) -> Output {
+pub(super) fn ebpf(dir: &Path, home: &Path, args: &[&str], input: Option<&str>) -> Output {
     let mut child = Command::new(bin())
         .arg("ebpf")
         .args(args)
@@ -231,7 +231,7 @@ fn ebpf(dir: &Path, home: &Path, args: &[&str], input: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn home(name: &str) -> PathBuf {
+pub(super) fn home(name: &str) -> PathBuf {
     let h = workdir().join("homes").join(name);
     let _ = std::fs::remove_dir_all(&h);
     std::fs::create_dir_all(&h).unwrap();

@@ -734,3 +734,60 @@ fn the_systemd_unit_and_the_rpm_spec_are_valid() {
         );
     }
 }
+
+/// The whole chain, through the runtime alone on the host side: a template
+/// is built, packaged and published; a fresh store pulls it as it runs.
+#[test]
+fn runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it() {
+    if !privileged("runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it") {
+        return;
+    }
+    use super::registry::{Registry, ebpf, home};
+    let reg = Registry::start("runtime", None, false);
+    let home = home("runtime");
+    let (tag, store) = packaged("tracepoint");
+    let dir = c_project("tracepoint");
+    let target = format!("{}/tracepoint:0.1.0", reg.host());
+    ok(&ebpf(
+        &dir,
+        &home,
+        &[
+            "publish",
+            &target,
+            "--image",
+            &tag,
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        None,
+    ));
+    let fresh = workdir().join("stores/runtime-fresh");
+    let _ = std::fs::remove_dir_all(&fresh);
+    let f = fresh.to_str().unwrap();
+    let _guard = kernel_lock();
+    let child = start(&[
+        "run",
+        &target,
+        "--store",
+        f,
+        "--no-userspace",
+        "--json",
+        "--duration",
+        "3s",
+    ]);
+    for _ in 0..3 {
+        Command::new("/bin/true").status().unwrap();
+    }
+    let (status, stdout, stderr) = child.finish();
+    assert!(status.success(), "{stderr}");
+    let execs = stdout
+        .lines()
+        .map(json)
+        .filter(|l| l["event"]["filename"] == "/bin/true")
+        .count();
+    assert!(execs >= 3, "{stdout}");
+    nothing_left(&["handle_exec"]);
+    // The pulled image is in the fresh store under the reference.
+    let images = json(&ok(&runtime(&["images", "--json", "--store", f], &[])));
+    assert_eq!(images[0]["tag"], target.as_str(), "{images}");
+}
