@@ -25,4 +25,6 @@ cargo ebpf inspect xdpcount:0.1.0
 ( set +x; sleep 1; for i in $(seq 20); do echo "hello $i" > /dev/udp/127.0.0.1/9; done ) &   # 20 UDP packets to count
 cargo ebpf run -- --no-userspace --iface lo --duration 4s    # bpf-runtime run xdpcount:0.1.0 from the store
 bpf-runtime list                                              # nothing loaded any more
-! bpftool prog show | grep -w count_packets                   # and nothing in the kernel
+if bpftool prog show | grep -qw count_packets; then           # and nothing in the kernel
+  echo "quickstart: count_packets is still loaded" >&2; exit 1
+fi
