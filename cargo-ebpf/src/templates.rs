@@ -433,6 +433,25 @@ mod tests {
         }
     }
 
+    /// A doubled backslash before `n` in a format string prints `\n`
+    /// literally instead of ending the line (it happened in three templates).
+    #[test]
+    fn format_strings_end_lines_with_real_newlines() {
+        for lang in Language::ALL {
+            for ty in ProgramType::templated() {
+                if unsupported_reason(lang, ty).is_none() {
+                    let text = render_all(lang, ty);
+                    assert!(
+                        !text.contains("\\\\n\""),
+                        "{} {}: a format string ends with a literal \\n",
+                        lang.name(),
+                        ty.name()
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn ci_expressions_survive_rendering() {
         let text = render_all(Language::C, ProgramType::Xdp);
