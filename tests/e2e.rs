@@ -957,6 +957,25 @@ fn run_for(dir: &Path, args: &[&str], secs: u32, trigger: impl FnOnce()) -> (i32
 
 /// Held while a test attaches programs to the kernel: XDP and tc on `lo`
 /// take one program at a time, and counts must not mix.
+/// `tests/fixtures/uprobe_target.c` built once: calls `tick` N times.
+fn uprobe_target() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = workdir().join("uprobe-target");
+        std::fs::create_dir_all(&dir).unwrap();
+        let bin = dir.join("ticker");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/uprobe_target.c");
+        ok(&Command::new("cc")
+            .args(["-O1", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .output()
+            .unwrap());
+        bin
+    })
+    .clone()
+}
+
 fn kernel_lock() -> std::sync::MutexGuard<'static, ()> {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
@@ -1064,16 +1083,7 @@ fn templates_run_in_the_kernel_and_leave_nothing(lang: &str) {
     );
 
     // A function in a user binary, counted per process and returned values seen.
-    let target_dir = workdir().join("uprobe-target");
-    std::fs::create_dir_all(&target_dir).unwrap();
-    let target = target_dir.join("ticker");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/uprobe_target.c");
-    ok(&Command::new("cc")
-        .args(["-O1", "-o"])
-        .arg(&target)
-        .arg(&src)
-        .output()
-        .unwrap());
+    let target = uprobe_target();
     let tgt = target.to_str().unwrap();
     // Probes `tick` in the test binary while it calls it `ticks` times.
     let probe_ticker = |ty: &str, ticks: &str| {

@@ -250,6 +250,15 @@ fn runtime_explains_what_the_kernel_lacks_before_loading() {
         "{e}"
     );
     nothing_left(&["count_calls"]);
+    // `features` says the same thing the check acted on.
+    let f = json(&ok(&runtime(&["features", "--json"], env)));
+    let kprobes = f["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["feature"] == "kprobes")
+        .unwrap();
+    assert_eq!(kprobes["present"], false, "{f}");
     // An old kernel, through the seam: the ring buffer is named.
     let (tag, _) = packaged("tracepoint");
     let e = fails(
@@ -538,41 +547,13 @@ fn runtime_load_pins_until_unload_and_gc_cleans_after_kill_9() {
     assert!(left.is_empty(), "{left:?}");
 }
 
-/// A small program that calls `tick` N times, built with the system cc.
-fn ticker() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let dir = workdir().join("ticker");
-        std::fs::create_dir_all(&dir).unwrap();
-        let src = dir.join("ticker.c");
-        std::fs::write(
-            &src,
-            "#include <stdlib.h>\n\
-             __attribute__((noinline)) int tick(int i) { __asm__ volatile(\"\" ::: \"memory\"); return i * 2; }\n\
-             int main(int argc, char **argv) { int n = atoi(argv[1]), s = 0;\n\
-             for (int i = 0; i < n; i++) s += tick(i);\n\
-             return s == -1; }\n",
-        )
-        .unwrap();
-        let bin = dir.join("ticker");
-        ok(&Command::new("cc")
-            .args(["-O1", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .output()
-            .unwrap());
-        bin
-    })
-    .clone()
-}
-
 #[test]
 fn runtime_counts_uprobe_calls_in_a_test_binary() {
     if !privileged("runtime_counts_uprobe_calls_in_a_test_binary") {
         return;
     }
     let (tag, store) = packaged("uprobe");
-    let bin = ticker();
+    let bin = uprobe_target();
     let _guard = kernel_lock();
     let child = start(&[
         "run",
@@ -588,7 +569,11 @@ fn runtime_counts_uprobe_calls_in_a_test_binary() {
         "--interval",
         "200ms",
     ]);
-    let pid = Command::new(&bin).arg("37").spawn().unwrap();
+    let pid = Command::new(&bin)
+        .arg("37")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
     let ticker_pid = pid.id();
     let status = { pid }.wait().unwrap();
     assert!(status.success());

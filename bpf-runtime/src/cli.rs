@@ -39,6 +39,8 @@ pub enum Command {
     Unload(UnloadArgs),
     /// Remove what killed or crashed runtimes left behind
     Gc,
+    /// What this kernel offers that packages may need (the checks `run` makes before loading)
+    Features(ListArgs),
     /// Fetch an image from a registry into the local store
     Pull(PullArgs),
     /// List the images of the local store
@@ -245,6 +247,28 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             if done.is_empty() {
                 eprintln!("nothing to clean up");
+            }
+            Ok(0)
+        }
+        Command::Features(a) => {
+            let host = Host::probe();
+            let features = host.features();
+            if a.json {
+                print_json(&serde_json::json!({
+                    "release": host.release,
+                    "arch": std::env::consts::ARCH,
+                    "features": features,
+                }));
+            } else {
+                println!("Linux {} ({})", host.release, std::env::consts::ARCH);
+                for f in &features {
+                    let state = match (f.present, f.certain) {
+                        (true, true) => "yes",
+                        (true, false) => "yes (new enough; known for sure only on load)",
+                        (false, _) => "no",
+                    };
+                    println!("  {:<64} {state}", f.describe);
+                }
             }
             Ok(0)
         }

@@ -15,6 +15,30 @@ use ebpf_object::ObjectInfo;
 
 use crate::error::{Result, RuntimeError};
 
+/// Every feature a package may need, in the order `features` lists them.
+const ALL: [KernelNeed; 8] = [
+    KernelNeed::KernelBtf,
+    KernelNeed::Kprobes,
+    KernelNeed::Uprobes,
+    KernelNeed::Trampolines,
+    KernelNeed::BpfLsm,
+    KernelNeed::CgroupV2,
+    KernelNeed::PerfEvents,
+    KernelNeed::GlobalData,
+];
+
+/// One line of `bpf-runtime features`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Feature {
+    #[serde(rename = "feature")]
+    pub need: KernelNeed,
+    pub describe: &'static str,
+    pub present: bool,
+    /// False where only loading a program could tell (then `present` means
+    /// "the kernel is new enough").
+    pub certain: bool,
+}
+
 /// The facts about this host that packages depend on.
 #[derive(Debug, Clone)]
 pub struct Host {
@@ -44,17 +68,7 @@ impl Host {
             .filter(|s| !s.is_empty())
             .collect();
         let version = parse_version(&release);
-        let all = [
-            KernelNeed::Kprobes,
-            KernelNeed::Uprobes,
-            KernelNeed::Trampolines,
-            KernelNeed::BpfLsm,
-            KernelNeed::KernelBtf,
-            KernelNeed::CgroupV2,
-            KernelNeed::PerfEvents,
-            KernelNeed::GlobalData,
-        ];
-        let absent = all
+        let absent = ALL
             .into_iter()
             .filter(|need| {
                 let name = serde_json::to_value(need)
@@ -69,6 +83,19 @@ impl Host {
             version,
             absent,
         }
+    }
+
+    /// Every feature the runtime checks, and whether this host offers it
+    /// (as far as can be told without loading anything).
+    pub fn features(&self) -> Vec<Feature> {
+        ALL.iter()
+            .map(|&need| Feature {
+                need,
+                describe: need.describe(),
+                present: self.has(need),
+                certain: !matches!(need, KernelNeed::Trampolines | KernelNeed::GlobalData),
+            })
+            .collect()
     }
 
     pub fn has(&self, need: KernelNeed) -> bool {
