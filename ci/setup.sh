@@ -4,12 +4,12 @@
 # openEuler/Fedora. The packages come from ci/tools.tsv, the same table that
 # `cargo ebpf doctor` embeds.
 #
-# usage: ci/setup.sh [GROUP...]   groups: core go rust test (default: all)
+# usage: ci/setup.sh [GROUP...]   groups: core go rust test vm (default: all)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 groups=("$@")
-[ "${#groups[@]}" -gt 0 ] || groups=(core go rust test)
+[ "${#groups[@]}" -gt 0 ] || groups=(core go rust test vm)
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 log() { echo "setup: $*" >&2; }

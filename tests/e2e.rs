@@ -5,6 +5,7 @@
 mod registry;
 mod runtime;
 mod util;
+mod vm;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

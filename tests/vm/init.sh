@@ -1,0 +1,119 @@
+#!/bin/busybox sh
+# /init of the test guest (tests/vm.rs): mounts what eBPF needs, runs each
+# scenario, and prints `VM-PASS NAME` or `VM-FAIL NAME` after its output on
+# the serial console, then `VM-DONE` and powers off. Binaries are under /t
+# (templates: LANG-TYPE), packaged images under /pkgs, bpf-runtime in /bin.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mkdir -p /proc /sys /dev /tmp
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t bpf bpf /sys/fs/bpf
+mount -t tracefs tracefs /sys/kernel/tracing
+mount -t securityfs securityfs /sys/kernel/security
+mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup
+echo "VM-KERNEL $(uname -r) lsm=$(cat /sys/kernel/security/lsm)"
+
+# run_for TRIGGER CMD...: runs CMD (which stops by itself), and TRIGGER once
+# CMD has printed its first line (it prints once attached: under emulation
+# that can take seconds).
+run_for() {
+	trigger=$1; shift
+	"$@" > /tmp/out 2> /tmp/err &
+	pid=$!
+	i=0
+	while [ ! -s /tmp/out ] && [ ! -s /tmp/err ] && [ $i -lt 600 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	sleep 0.5
+	$trigger
+	wait $pid
+	code=$?
+	cat /tmp/out /tmp/err
+	return $code
+}
+
+# Five unlinks by one `rm` process, of files named after the scenario.
+unlink_five() {
+	for i in 1 2 3 4 5; do touch /tmp/vm-marker-$i; done
+	rm /tmp/vm-marker-1 /tmp/vm-marker-2 /tmp/vm-marker-3 /tmp/vm-marker-4 /tmp/vm-marker-5
+}
+
+# The table of PID COMM CALLS ERRORS shows `rm` with at least 5 calls.
+rm_counted() { awk '$2 == "rm" && $3 >= 5 { ok = 1 } END { exit !ok }' /tmp/out; }
+
+# mkdir of the blocked name fails, another succeeds.
+mkdirs() {
+	if mkdir /tmp/forbidden 2>/dev/null; then echo "mkdir forbidden was allowed"; fi
+	mkdir /tmp/allowed-dir
+	rmdir /tmp/allowed-dir
+}
+
+# Templates run for 10 s: Rust's debug builds take seconds to attach here.
+s_template_kprobe() { run_for unlink_five "$1" --symbol do_unlinkat --duration 10 && rm_counted; }
+s_template_kretprobe() { run_for unlink_five "$1" --symbol do_unlinkat --duration 10 && rm_counted; }
+s_template_fentry() { run_for unlink_five "$1" --duration 10 && grep -q "vm-marker-3" /tmp/out; }
+s_template_fexit() { run_for unlink_five "$1" --duration 10 && grep -q "vm-marker-3" /tmp/out; }
+s_template_lsm() {
+	run_for mkdirs "$1" --duration 10 || return 1
+	[ ! -d /tmp/forbidden ] && grep "denied" /tmp/out | grep -q forbidden && grep "allowed" /tmp/out | grep -q allowed-dir
+}
+
+s_runtime_kprobe() {
+	run_for unlink_five bpf-runtime run /pkgs/c-kprobe.tar --no-userspace --json --duration 6s --interval 1s || return 1
+	grep '"comm":"rm"' /tmp/out | grep -q '"calls":5'
+}
+s_runtime_fentry() {
+	run_for unlink_five bpf-runtime run /pkgs/c-fentry.tar --no-userspace --json --duration 6s || return 1
+	grep -q 'vm-marker-3' /tmp/out
+}
+s_runtime_lsm() {
+	run_for "mkdir /tmp/secret" bpf-runtime run /pkgs/c-lsm.tar --no-userspace --json --duration 6s --set blocked_name=secret || return 1
+	[ ! -d /tmp/secret ] && grep '"secret"' /tmp/out | grep -q '"denied":1'
+}
+# The pre-load check agrees with the kernel: what it says is there is (the
+# scenarios above attached kprobes, trampolines and the BPF LSM for real).
+s_runtime_features() {
+	bpf-runtime features > /tmp/out 2>&1
+	cat /tmp/out
+	for f in "kprobes (CONFIG_KPROBES)" "the BPF LSM" "kernel BTF" "BPF trampolines"; do
+		grep -F "$f" /tmp/out | grep -q " yes" || { echo "features: $f not offered"; return 1; }
+	done
+}
+s_runtime_leaves_nothing() {
+	n=$(ls /sys/fs/bpf | wc -l)
+	bpf-runtime list
+	[ "$n" = 0 ] || { ls -R /sys/fs/bpf; return 1; }
+}
+
+# cilium/ebpf v0.9 (the newest Go 1.19 builds; Debian 12's) cannot read the
+# BTF of kernels from 6.0 on: its programs that need kernel BTF refuse to
+# load with this explanation. Reported as a limit, not a pass.
+CILIUM_09="cilium/ebpf v0.9 cannot read this kernel's BTF"
+
+scenario() {
+	name=$1; shift
+	echo "VM-BEGIN $name"
+	start=$(date +%s)
+	if "$@"; then
+		echo "VM-PASS $name ($(( $(date +%s) - start ))s)"
+	elif grep -qF "$CILIUM_09" /tmp/out /tmp/err 2>/dev/null; then
+		echo "VM-LIMIT $name: $CILIUM_09"
+	else
+		echo "VM-FAIL $name"
+	fi
+	rm -f /tmp/out /tmp/err
+}
+
+for bin in /t/*; do
+	[ -x "$bin" ] || continue
+	lt=$(basename "$bin")          # LANG-TYPE
+	scenario "$lt" "s_template_${lt#*-}" "$bin"
+done
+for s in kprobe fentry lsm features leaves_nothing; do
+	scenario "runtime-$s" "s_runtime_$s"
+done
+echo VM-DONE
+poweroff -f
