@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Benchmarks of cargo-ebpf and bpf-runtime, each side by side with what a
+user would otherwise run, measured in the same run on the same machine.
+
+usage: python3 ci/bench.py [--reps N]      (as root: it loads programs)
+
+Prints one table: for each pair, the repetitions, min/median/max of ours and
+of the reference, the ratio of the medians, the target, and whether it is met
+(with the reason where it is not). Nothing here is a pass/fail test: the
+numbers are for reading, and the tests are elsewhere.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sh(cmd, **kw):
+    """Runs a command; raises with its output if it fails."""
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        sys.exit(f"bench: {' '.join(map(str, cmd))} failed ({r.returncode}):\n{r.stderr}{r.stdout}")
+    return r.stdout
+
+
+def timed(cmd, setup=None, **kw):
+    """Seconds one run of `cmd` takes (after `setup`, not timed)."""
+    if setup:
+        setup()
+    t = time.perf_counter()
+    sh(cmd, **kw)
+    return time.perf_counter() - t
+
+
+class Row:
+    def __init__(self, name, ours, ref, ref_name, target, unit="s", why=""):
+        self.name, self.ours, self.ref, self.ref_name = name, ours, ref, ref_name
+        self.target, self.unit, self.why = target, unit, why
+
+    def ratio(self):
+        return statistics.median(self.ours) / statistics.median(self.ref)
+
+
+def fmt(xs, unit):
+    if unit == "s":
+        f = lambda x: f"{x * 1000:.1f}" if x < 10 else f"{x:.1f}s"
+        return f"{f(min(xs))}/{f(statistics.median(xs))}/{f(max(xs))} ms" if max(xs) < 10 else \
+            f"{min(xs):.2f}/{statistics.median(xs):.2f}/{max(xs):.2f} s"
+    return f"{min(xs):g}/{statistics.median(xs):g}/{max(xs):g} {unit}"
+
+
+def pair(reps, ours, ref):
+    """Alternates the two commands `reps` times so drift hits both alike."""
+    a, b = [], []
+    for _ in range(reps):
+        a.append(ours())
+        b.append(ref())
+    return a, b
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_registry(work):
+    port = free_port()
+    storage = os.path.join(work, "registry")
+    os.makedirs(storage)
+    config = os.path.join(work, "registry.yml")
+    with open(config, "w") as f:
+        f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
+                f"    rootdirectory: {storage}\nhttp:\n  addr: 127.0.0.1:{port}\n")
+    proc = subprocess.Popen(["docker-registry", "serve", config],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.05)
+    sys.exit("bench: docker-registry did not start")
+
+
+def attach_time(cmd, env):
+    """Seconds from starting `bpf-runtime run` to its `attached` line."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    took = None
+    for line in p.stderr:
+        if "attached" in line:
+            took = time.perf_counter() - t
+            break
+    p.send_signal(signal.SIGINT)
+    p.wait()
+    if took is None:
+        sys.exit(f"bench: {' '.join(cmd)} never attached")
+    return took
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=5)
+    args = ap.parse_args()
+    reps = args.reps
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root (the runtime benchmarks load programs)")
+
+    print("building cargo-ebpf and bpf-runtime (release) ...", file=sys.stderr)
+    sh(["cargo", "build", "--release", "--locked", "-p", "cargo-ebpf", "-p", "bpf-runtime"], cwd=ROOT)
+    rel = os.path.join(ROOT, "target", "release")
+    cargo_ebpf = [os.path.join(rel, "cargo-ebpf"), "ebpf"]
+    runtime = os.path.join(rel, "bpf-runtime")
+    env = dict(os.environ, PATH=f"{rel}:{os.environ['PATH']}")
+
+    work = tempfile.mkdtemp(prefix="cargo-ebpf-bench-")
+    rows = []
+    registry = None
+    try:
+        # Builds: the C template, cargo ebpf build against its own Makefile
+        # (the same clang, bpftool and cc commands).
+        sh(cargo_ebpf + ["new", "benchc", "--lang", "c", "--type", "tracepoint", "--ci", "none"], cwd=work)
+        proj = os.path.join(work, "benchc")
+        clean = lambda: shutil.rmtree(os.path.join(proj, "target"), ignore_errors=True)
+        ours, ref = pair(reps,
+                         lambda: timed(cargo_ebpf + ["build"], setup=clean, cwd=proj, env=env),
+                         lambda: timed(["make", "-s"], setup=clean, cwd=proj, env=env))
+        rows.append(Row("clean build, C template", ours, ref, "make (same commands)", 1.10))
+        sh(cargo_ebpf + ["build"], cwd=proj, env=env)
+        sh(["make", "-s"], cwd=proj, env=env)
+        ours, ref = pair(reps * 2,
+                         lambda: timed(cargo_ebpf + ["build"], cwd=proj, env=env),
+                         lambda: timed(["make", "-s"], cwd=proj, env=env))
+        rows.append(Row("no-op rebuild", ours, ref, "make no-op", 1.10))
+
+        # Package + publish, re-publish, pull: against skopeo, through a
+        # loopback docker-registry.
+        store = os.path.join(work, "store")
+        registry, host = start_registry(work)
+        ours, ref, skipped = [], [], []
+        for i in range(reps):
+            t = time.perf_counter()
+            sh(cargo_ebpf + ["package", "--no-build", "--force", "--store", store], cwd=proj, env=env)
+            out = sh(cargo_ebpf + ["publish", f"{host}/ours{i}:0.1.0", "--store", store, "--json"], cwd=proj, env=env)
+            ours.append(time.perf_counter() - t)
+            ref.append(timed(["skopeo", "copy", "-q", "--dest-tls-verify=false",
+                              f"oci:{store}:benchc:0.1.0", f"docker://{host}/skopeo{i}:0.1.0"]))
+            again = json.loads(sh(cargo_ebpf + ["publish", f"{host}/ours{i}:0.1.0", "--store", store, "--json"],
+                                  cwd=proj, env=env))
+            skipped.append(again["blobs_uploaded"])
+        rows.append(Row("package + publish", ours, ref, "skopeo copy oci: → docker://", 1.0))
+        republish = []
+        for i in range(reps):
+            t = time.perf_counter()
+            sh(cargo_ebpf + ["publish", f"{host}/ours0:0.1.0", "--store", store], cwd=proj, env=env)
+            republish.append(time.perf_counter() - t)
+        rows.append(Row("re-publish unchanged", republish, ref, "skopeo copy (first push)", 1.0,
+                        why=f"blobs uploaded on re-publish: {max(skipped)}"))
+        ours, ref = [], []
+        for i in range(reps):
+            fresh = os.path.join(work, f"pull-ours-{i}")
+            ours.append(timed(cargo_ebpf + ["pull", f"{host}/ours{i}:0.1.0", "--store", fresh], env=env))
+            ref.append(timed(["skopeo", "copy", "-q", "--src-tls-verify=false",
+                              f"docker://{host}/skopeo{i}:0.1.0", f"oci:{work}/pull-skopeo-{i}:x"]))
+        rows.append(Row("pull", ours, ref, "skopeo copy docker:// → oci:", 1.0))
+
+        # The runtime: until attached, against bpftool loading the same
+        # object (bpftool 7.1 cannot attach a tracepoint: load only).
+        obj = os.path.join(proj, "target", "ebpf", os.uname().machine, "benchc.bpf.o")
+        renv = dict(env, BPF_RUNTIME_STATE=os.path.join(work, "state"))
+        pin = "/sys/fs/bpf/cargo-ebpf-bench"
+        ours, ref = pair(reps * 2,
+                         lambda: attach_time([runtime, "run", "benchc:0.1.0", "--store", store,
+                                              "--no-userspace"], renv),
+                         lambda: timed(["bpftool", "prog", "loadall", obj, pin],
+                                       setup=lambda: shutil.rmtree(pin, ignore_errors=True)))
+        shutil.rmtree(pin, ignore_errors=True)
+        rows.append(Row("bpf-runtime run → attached", ours, ref, "bpftool prog loadall", 1.2,
+                        why="aya reads and parses the kernel's 6 MB BTF in Rust for CO-RE"))
+
+        # Peak RSS while events stream (execs in a loop).
+        rss = []
+        for _ in range(reps):
+            p = subprocess.Popen(["/usr/bin/time", "-f", "%M", runtime, "run", "benchc:0.1.0", "--store", store,
+                                  "--no-userspace", "--json", "--duration", "3s"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=renv)
+            end = time.time() + 3.5
+            while time.time() < end and p.poll() is None:
+                subprocess.run(["/bin/true"])
+            err = p.communicate()[1]
+            rss.append(int(err.strip().splitlines()[-1]) / 1024)
+        ref_rss = []
+        for _ in range(reps):
+            shutil.rmtree(pin, ignore_errors=True)
+            r = subprocess.run(["/usr/bin/time", "-f", "%M", "bpftool", "prog", "loadall", obj, pin],
+                               capture_output=True, text=True)
+            ref_rss.append(int(r.stderr.strip().splitlines()[-1]) / 1024)
+        shutil.rmtree(pin, ignore_errors=True)
+        rows.append(Row("peak RSS, streaming events", rss, ref_rss, "bpftool prog loadall", None, unit="MB",
+                        why="target ≤ 20 MB"))
+    finally:
+        if registry:
+            registry.terminate()
+            registry.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+    size = None
+    static = os.path.join(ROOT, "target", f"{os.uname().machine}-unknown-linux-gnu", "dist", "bpf-runtime")
+    if os.path.exists(static):
+        size = os.path.getsize(static) / 1e6
+
+    print(f"\n{'benchmark':<30} {'reps':>4}  {'ours min/median/max':<28} {'reference':<30} "
+          f"{'ref min/median/max':<28} {'ratio':>6}  target")
+    for r in rows:
+        ratio = r.ratio()
+        if r.target is None:
+            verdict = f"({r.why})" if r.why else ""
+            if r.unit == "MB":
+                verdict = "met" if statistics.median(r.ours) <= 20 else f"MISSED ({r.why})"
+            target = "-"
+        else:
+            met = ratio <= r.target
+            verdict = "met" if met else f"MISSED: {r.why}" if r.why else "MISSED"
+            if r.name.startswith("re-publish"):
+                verdict = f"{verdict}; {r.why}"
+            target = f"≤ {r.target:.2f}"
+        print(f"{r.name:<30} {len(r.ours):>4}  {fmt(r.ours, r.unit):<28} {r.ref_name:<30} "
+              f"{fmt(r.ref, r.unit):<28} {ratio:>6.2f}  {target} {verdict}")
+    if size is not None:
+        print(f"{'bpf-runtime static (dist)':<30} {1:>4}  {size:.2f} MB{'':<20} "
+              f"{'target 10 MB':<30} {'':<28} {size / 10:>6.2f}  ≤ 1.00 {'met' if size <= 10 else 'MISSED'}")
+    else:
+        print("bpf-runtime static size: build it first (see docs/runtime-guide.md) to have it measured")
+
+
+if __name__ == "__main__":
+    main()
