@@ -166,6 +166,16 @@ fn templates_build_and_rebuild_with_no_compiler(lang: &str) {
     {
         let dir = project(lang, ty);
         assert!(artifact(&dir).is_file(), "{ty}: no user-space binary");
+        if lang == "go" {
+            // Generated Go is as gofmt writes it.
+            let unformatted = ok(&Command::new("gofmt")
+                .arg("-l")
+                .arg(".")
+                .current_dir(&dir)
+                .output()
+                .unwrap());
+            assert_eq!(unformatted.trim(), "", "{ty}: not gofmt-formatted");
+        }
         let out = ok(&cargo_ebpf_go(&dir, &["build", "--message-format", "json"]));
         let lines: Vec<serde_json::Value> = out
             .lines()

@@ -268,28 +268,22 @@ fn guest_kernel_runs_kprobe_fentry_fexit_and_lsm_for_real() {
         prepared.as_secs_f64(),
         booted.as_secs_f64()
     );
-    // Go programs that need kernel BTF meet cilium/ebpf v0.9's limit on
-    // 6.0+ kernels (see init.sh); anything else must pass.
-    let limited = |name: &str| {
-        name.starts_with("go-") && ["fentry", "fexit", "lsm"].iter().any(|t| name.ends_with(t))
-    };
     let mut failures = Vec::new();
     for name in &expected {
         let passed = console
             .lines()
             .any(|l| l.starts_with(&format!("VM-PASS {name} ")));
-        let limit = console
-            .lines()
-            .find(|l| l.starts_with(&format!("VM-LIMIT {name}:")));
-        if let Some(l) = limit.filter(|_| limited(name)) {
-            eprintln!("{l}");
-        } else if !passed {
+        if !passed {
             // The guest's output of that scenario.
             let begin = format!("VM-BEGIN {name}");
             let section: Vec<&str> = console
                 .lines()
                 .skip_while(|l| !l.starts_with(&begin))
-                .take_while(|l| !l.starts_with("VM-PASS") && !l.starts_with("VM-FAIL"))
+                .take_while(|l| {
+                    !["VM-PASS", "VM-FAIL", "VM-LIMIT"]
+                        .iter()
+                        .any(|m| l.starts_with(m))
+                })
                 .collect();
             failures.push(format!("--- {name}:\n{}", section.join("\n")));
         }

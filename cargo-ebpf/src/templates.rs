@@ -215,6 +215,8 @@ pub fn context(req: &Request) -> Result<serde_json::Value> {
         "programs": programs,
         "run_args": run_args.join(" "),
         "events": info.output == ebpf_kinds::Output::Events,
+        // Programs found through kernel BTF (fentry, fexit, lsm).
+        "kernel_btf": info.needs.contains(&ebpf_kinds::KernelNeed::KernelBtf),
         "record_type": entry.record_type,
         "variables": entry.variables.iter().map(|v| {
             let name = if req.lang == Language::Rust { v.name.to_uppercase() } else { v.name.clone() };
