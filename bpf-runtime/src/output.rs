@@ -219,24 +219,86 @@ fn pollfd(fd: RawFd) -> libc::pollfd {
 }
 
 fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+    // Formatted once per millisecond: a busy stream has many events in each.
+    thread_local!(static LAST: std::cell::RefCell<(u128, String)> = Default::default());
+    let now = SystemTime::now();
+    let ms = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != ms || last.1.is_empty() {
+            *last = (ms, humantime::format_rfc3339_millis(now).to_string());
+        }
+        last.1.clone()
+    })
 }
 
-/// Local wall-clock time as HH:MM:SS.
+/// Local wall-clock time as HH:MM:SS, formatted once per second.
 fn clock() -> String {
+    thread_local!(static LAST: std::cell::RefCell<(i64, String)> = Default::default());
     // SAFETY: time and localtime_r write into the given structs only.
-    unsafe {
-        let t = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        libc::localtime_r(&t, &mut tm);
-        format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec)
-    }
+    let t = unsafe { libc::time(std::ptr::null_mut()) };
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != t || last.1.is_empty() {
+            // SAFETY: as above.
+            let tm = unsafe {
+                let mut tm: libc::tm = std::mem::zeroed();
+                libc::localtime_r(&t, &mut tm);
+                tm
+            };
+            *last = (
+                t,
+                format!("{:02}:{:02}:{:02}", tm.tm_hour, tm.tm_min, tm.tm_sec),
+            );
+        }
+        last.1.clone()
+    })
 }
 
 /// Column widths, fixed by the first record.
 #[derive(Default)]
 struct Table {
     widths: Option<Vec<(String, usize, bool)>>,
+}
+
+/// Prints the records of one event map as `run` does: an aligned table (its
+/// header once) or JSON lines. Public for `examples/decode_rate.rs`.
+pub struct EventPrinter {
+    table: Table,
+    json: bool,
+    big_endian: bool,
+}
+
+impl EventPrinter {
+    pub fn new(json: bool, big_endian: bool) -> EventPrinter {
+        EventPrinter {
+            table: Table::default(),
+            json,
+            big_endian,
+        }
+    }
+
+    /// Decodes `bytes` through `record` (hex without one) and prints it.
+    pub fn print(
+        &mut self,
+        out: &mut impl Write,
+        map: &str,
+        record: Option<&TypeDesc>,
+        bytes: &[u8],
+    ) {
+        emit(
+            out,
+            &mut self.table,
+            self.json,
+            map,
+            record,
+            bytes,
+            self.big_endian,
+        );
+    }
 }
 
 fn cell(v: &Value) -> String {
