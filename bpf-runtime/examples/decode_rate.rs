@@ -28,13 +28,14 @@ fn main() {
         .find_map(|m| Some((m.name.as_str(), m.record.as_ref()?)))
         .unwrap_or_else(|| panic!("{path} has no event map with a record type"));
     let big_endian = info.endianness == ebpf_object::Endianness::Big;
-    // Sixteen different records: small numbers, then text.
+    // Sixteen different records: a small number, then short NUL-terminated
+    // words everywhere, so every char array holds a short string as in
+    // real events (a file name, a command).
     let size = record.size() as usize;
     let records: Vec<Vec<u8>> = (0..16u8)
         .map(|i| {
-            let mut r = vec![b'a' + i; size];
-            r[..8.min(size)].iter_mut().for_each(|b| *b = i);
-            r[size - 1] = 0;
+            let mut r: Vec<u8> = (0..size).map(|j| b"/bin/sh\0"[j % 8]).collect();
+            r[..4.min(size)].copy_from_slice(&u32::from(i).to_le_bytes()[..4.min(size)]);
             r
         })
         .collect();
