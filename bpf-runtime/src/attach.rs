@@ -136,15 +136,7 @@ fn program_error(action: String, program: &str, e: ProgramError) -> RuntimeError
             errno: io_error.to_string(),
             log: verifier_tail(&verifier_log.to_string()),
         },
-        other => {
-            let mut why = other.to_string();
-            let mut src = std::error::Error::source(&other);
-            while let Some(s) = src {
-                why = format!("{why}: {s}");
-                src = s.source();
-            }
-            RuntimeError::kernel(action, why)
-        }
+        other => RuntimeError::kernel(action, chain(&other)),
     }
 }
 

@@ -405,12 +405,13 @@ fn prepare(t: TargetArgs, verb: &str) -> Result<(package::Package, Option<Attach
     Ok((pkg, Some(opts)))
 }
 
-fn print_attached(pkg: &package::Package, loaded: &attach::Loaded, json: bool, ms: f64) {
-    for at in &loaded.attached {
+/// One line per attached program: text, or JSON with the time it took.
+fn print_attached(attached: &[attach::Attached], package: &str, json: bool, ms: f64) {
+    for at in attached {
         if json {
             eprintln!(
                 "{}",
-                serde_json::json!({"attached": at, "package": pkg.name, "ms": ms})
+                serde_json::json!({"attached": at, "package": package, "ms": ms})
             );
         } else {
             eprintln!(
@@ -440,21 +441,11 @@ fn cmd_load(a: LoadArgs) -> Result<i32> {
     if a.json {
         print_json(&record);
     } else {
-        for at in &record.programs {
-            eprintln!(
-                "attached {} ({}) to {}{}",
-                at.program,
-                at.ty.name(),
-                at.point,
-                at.id.map(|i| format!(", id {i}")).unwrap_or_default()
-            );
-        }
-        if let Held::Pins { dir } = &record.held {
-            eprintln!(
-                "loaded {name} in {ms:.1} ms; pinned under {}; `bpf-runtime unload {name}` removes it",
-                dir.display()
-            );
-        }
+        print_attached(&record.programs, &pkg.name, false, ms);
+        eprintln!(
+            "loaded {name} in {ms:.1} ms; pinned under {}; `bpf-runtime unload {name}` removes it",
+            places.bpffs.join(&name).display()
+        );
         println!("{name}");
     }
     Ok(0)
@@ -479,7 +470,7 @@ fn cmd_run(a: RunArgs) -> Result<i32> {
     let record = records::record_run(&Places::from_env(), &pkg, &loaded)
         .map_err(|e| eprintln!("warning: this run is not recorded for `list` and `gc`: {e}"))
         .ok();
-    print_attached(&pkg, &loaded, a.json, attached_in);
+    print_attached(&loaded.attached, &pkg.name, a.json, attached_in);
     if !a.json {
         eprintln!(
             "{} attached in {attached_in:.1} ms; Ctrl-C to stop",

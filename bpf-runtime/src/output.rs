@@ -114,7 +114,7 @@ pub fn show(
     let deadline = opts.duration.map(|d| start + d);
     let mut next_tick = start + opts.interval;
     let mut seen = Seen::default();
-    let mut table = Table::default();
+    let mut printer = EventPrinter::new(opts.json, big_endian);
     let out = std::io::stdout();
     loop {
         if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -156,15 +156,7 @@ pub fn show(
                 Source::Ring { map, ring, record } => {
                     while let Some(item) = ring.next() {
                         seen.events += 1;
-                        emit(
-                            &mut lock,
-                            &mut table,
-                            opts.json,
-                            map,
-                            record.as_ref(),
-                            &item,
-                            big_endian,
-                        );
+                        printer.print(&mut lock, map, record.as_ref(), &item);
                     }
                 }
                 Source::Perf {
@@ -180,15 +172,7 @@ pub fn show(
                             aya::maps::perf::PerfEvent::Sample { head, tail } => {
                                 seen.events += 1;
                                 let bytes: Vec<u8> = head.iter().chain(tail).copied().collect();
-                                emit(
-                                    &mut lock,
-                                    &mut table,
-                                    opts.json,
-                                    map,
-                                    record.as_ref(),
-                                    &bytes,
-                                    big_endian,
-                                );
+                                printer.print(&mut lock, map, record.as_ref(), &bytes);
                             }
                             aya::maps::perf::PerfEvent::Lost { count } => seen.lost += count,
                         });
@@ -258,16 +242,19 @@ fn clock() -> String {
     })
 }
 
-/// Column widths, fixed by the first record.
-#[derive(Default)]
-struct Table {
-    widths: Option<Vec<(String, usize, bool)>>,
+fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
 }
 
 /// Prints the records of one event map as `run` does: an aligned table (its
 /// header once) or JSON lines. Public for `examples/decode_rate.rs`.
 pub struct EventPrinter {
-    table: Table,
+    /// Column names, widths and whether text: fixed by the first record.
+    widths: Option<Vec<(String, usize, bool)>>,
     json: bool,
     big_endian: bool,
 }
@@ -275,7 +262,7 @@ pub struct EventPrinter {
 impl EventPrinter {
     pub fn new(json: bool, big_endian: bool) -> EventPrinter {
         EventPrinter {
-            table: Table::default(),
+            widths: None,
             json,
             big_endian,
         }
@@ -289,85 +276,59 @@ impl EventPrinter {
         record: Option<&TypeDesc>,
         bytes: &[u8],
     ) {
-        emit(
-            out,
-            &mut self.table,
-            self.json,
-            map,
-            record,
-            bytes,
-            self.big_endian,
-        );
-    }
-}
-
-fn cell(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    }
-}
-
-fn emit(
-    out: &mut impl Write,
-    table: &mut Table,
-    json: bool,
-    map: &str,
-    record: Option<&TypeDesc>,
-    bytes: &[u8],
-    big_endian: bool,
-) {
-    let value = match record {
-        Some(t) => t.decode(bytes, big_endian),
-        None => Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect()),
-    };
-    if json {
-        let line = serde_json::json!({"time": now_rfc3339(), "map": map, "event": value});
-        let _ = writeln!(out, "{line}");
-        return;
-    }
-    let Value::Object(fields) = &value else {
-        let _ = writeln!(out, "{}  {}", clock(), cell(&value));
-        return;
-    };
-    if table.widths.is_none() {
-        // Columns in the struct's order, not the JSON map's.
-        let order: Vec<&str> = match record {
-            Some(TypeDesc::Struct { fields: f, .. }) => f.iter().map(|f| f.name.as_str()).collect(),
-            _ => fields.keys().map(String::as_str).collect(),
+        let value = match record {
+            Some(t) => t.decode(bytes, self.big_endian),
+            None => Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect()),
         };
-        let cols: Vec<(String, usize, bool)> = order
-            .iter()
-            .filter_map(|name| fields.get(*name).map(|v| (*name, v)))
-            .map(|(name, v)| {
-                let text = matches!(v, Value::String(_));
-                let w = name.len().max(if text { 16 } else { 7 });
-                (name.to_string(), w, text)
-            })
-            .collect();
-        let mut header = format!("{:<8}", "TIME");
-        for (name, w, text) in &cols {
-            let upper = name.to_uppercase();
+        if self.json {
+            let line = serde_json::json!({"time": now_rfc3339(), "map": map, "event": value});
+            let _ = writeln!(out, "{line}");
+            return;
+        }
+        let Value::Object(fields) = &value else {
+            let _ = writeln!(out, "{}  {}", clock(), cell(&value));
+            return;
+        };
+        if self.widths.is_none() {
+            // Columns in the struct's order, not the JSON map's.
+            let order: Vec<&str> = match record {
+                Some(TypeDesc::Struct { fields: f, .. }) => {
+                    f.iter().map(|f| f.name.as_str()).collect()
+                }
+                _ => fields.keys().map(String::as_str).collect(),
+            };
+            let cols: Vec<(String, usize, bool)> = order
+                .iter()
+                .filter_map(|name| fields.get(*name).map(|v| (*name, v)))
+                .map(|(name, v)| {
+                    let text = matches!(v, Value::String(_));
+                    let w = name.len().max(if text { 16 } else { 7 });
+                    (name.to_string(), w, text)
+                })
+                .collect();
+            let mut header = format!("{:<8}", "TIME");
+            for (name, w, text) in &cols {
+                let upper = name.to_uppercase();
+                if *text {
+                    header.push_str(&format!("  {upper:<w$}"));
+                } else {
+                    header.push_str(&format!("  {upper:>w$}"));
+                }
+            }
+            let _ = writeln!(out, "{}", header.trim_end());
+            self.widths = Some(cols);
+        }
+        let mut line = clock();
+        for (name, w, text) in self.widths.as_ref().expect("set above") {
+            let c = fields.get(name).map(cell).unwrap_or_default();
             if *text {
-                header.push_str(&format!("  {upper:<w$}"));
+                line.push_str(&format!("  {c:<w$}"));
             } else {
-                header.push_str(&format!("  {upper:>w$}"));
+                line.push_str(&format!("  {c:>w$}"));
             }
         }
-        let _ = writeln!(out, "{}", header.trim_end());
-        table.widths = Some(cols);
+        let _ = writeln!(out, "{}", line.trim_end());
     }
-    let mut line = clock();
-    for (name, w, text) in table.widths.as_ref().expect("set above") {
-        let c = fields.get(name).map(cell).unwrap_or_default();
-        if *text {
-            line.push_str(&format!("  {c:<w$}"));
-        } else {
-            line.push_str(&format!("  {c:>w$}"));
-        }
-    }
-    let _ = writeln!(out, "{}", line.trim_end());
 }
 
 /// Adds per-CPU values: numbers add up, structs and arrays field by field.
