@@ -968,6 +968,20 @@ fn run_for(dir: &Path, args: &[&str], secs: u32, trigger: impl FnOnce()) -> (i32
 
 /// Held while a test attaches programs to the kernel: XDP and tc on `lo`
 /// take one program at a time, and counts must not mix.
+/// `cargo build ARGS` of this workspace, in its target directory.
+fn cargo_build(args: &[&str], envs: &[(&str, &str)]) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    ok(&Command::new(cargo)
+        .arg("build")
+        .args(args)
+        .arg("--manifest-path")
+        .arg(manifest)
+        .envs(envs.iter().copied())
+        .output()
+        .unwrap());
+}
+
 /// `tests/fixtures/uprobe_target.c` built once: calls `tick` N times.
 fn uprobe_target() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

@@ -16,14 +16,7 @@ fn runtime_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let bin = bin().with_file_name("bpf-runtime");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let out = Command::new(cargo)
-            .args(["build", "-p", "bpf-runtime", "--manifest-path"])
-            .arg(manifest)
-            .output()
-            .unwrap();
-        ok(&out);
+        cargo_build(&["-p", "bpf-runtime"], &[]);
         assert!(bin.is_file(), "{} was not built", bin.display());
         bin
     })

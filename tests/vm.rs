@@ -115,23 +115,11 @@ fn kernel_image() -> PathBuf {
 /// The static release `bpf-runtime`, as shipped to hosts.
 fn static_runtime() -> PathBuf {
     let target = bin().parent().unwrap().parent().unwrap().to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
     let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
-    ok(&Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "bpf-runtime",
-            "--target",
-            &triple,
-        ])
-        .arg("--manifest-path")
-        .arg(manifest)
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .output()
-        .unwrap());
+    cargo_build(
+        &["--release", "-p", "bpf-runtime", "--target", &triple],
+        &[("RUSTFLAGS", "-C target-feature=+crt-static")],
+    );
     target.join(triple).join("release/bpf-runtime")
 }
 

@@ -410,6 +410,16 @@ fn parse_arch(s: &Option<String>) -> Result<Arch> {
 }
 
 /// Writes data to stdout; a closed pipe ends quietly.
+/// A report as JSON on stdout: one line, or pretty.
+fn out_json(value: &impl serde::Serialize, pretty: bool) {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    };
+    out(&format!("{}\n", text.expect("reports serialize")));
+}
+
 fn out(text: &str) {
     let mut o = std::io::stdout().lock();
     if o.write_all(text.as_bytes())
@@ -494,10 +504,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 progress: true,
             })?;
             if a.json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string(&report).expect("serializes")
-                ));
+                out_json(&report, false);
             } else {
                 for p in &report.platforms {
                     let oci = ebpf_oci::format::oci_arch(&p.arch).unwrap_or("?");
@@ -523,10 +530,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => {
             let i = images::inspect(&a.reference, &a.store.path())?;
             if a.json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&i).expect("serializes")
-                ));
+                out_json(&i, true);
             } else {
                 out(&images::render_inspection(&i));
             }
@@ -535,10 +539,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Images(a) => {
             let rows = images::list(&a.store.path())?;
             if a.json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&rows).expect("serializes")
-                ));
+                out_json(&rows, true);
             } else {
                 out(&images::render_list(&rows));
             }
@@ -590,10 +591,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 progress: !a.json,
             })?;
             if a.json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string(&report).expect("serializes")
-                ));
+                out_json(&report, false);
             } else {
                 eprint!("{}", remote::render_push(&report));
                 out(&format!("{}@{}\n", report.reference, report.digest));
@@ -610,10 +608,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 progress: !a.json,
             })?;
             if a.json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string(&report).expect("serializes")
-                ));
+                out_json(&report, false);
             } else {
                 eprint!("{}", remote::render_pull(&report));
                 if report.platform != ebpf_oci::registry::host_platform() {
@@ -635,10 +630,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 &a.transport.transport(),
             )?;
             if a.json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&rows).expect("serializes")
-                ));
+                out_json(&rows, true);
             } else {
                 out(&remote::render_search(&rows));
             }
@@ -668,10 +660,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Doctor(a) => {
             let checks = doctor::checks();
             if a.json {
-                out(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&checks).expect("checks serialize")
-                ));
+                out_json(&checks, true);
             } else {
                 let mut text = String::new();
                 for c in &checks {

@@ -309,6 +309,18 @@ pub struct BlobReport {
     pub transferred: bool,
 }
 
+impl BlobReport {
+    /// The blob `d` describes, not (yet) transferred.
+    fn of(d: &Descriptor) -> BlobReport {
+        BlobReport {
+            digest: d.digest().to_string(),
+            size: d.size(),
+            media_type: d.media_type().to_string(),
+            transferred: false,
+        }
+    }
+}
+
 /// What `push` did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PushReport {
@@ -971,13 +983,8 @@ impl Session {
         target: &Reference,
         progress: Arc<dyn Progress>,
     ) -> Result<BlobReport> {
-        let digest = d.digest().to_string();
-        let mut report = BlobReport {
-            digest: digest.clone(),
-            size: d.size(),
-            media_type: d.media_type().to_string(),
-            transferred: false,
-        };
+        let mut report = BlobReport::of(d);
+        let digest = report.digest.clone();
         let exists = self
             .retry(|| self.client.blob_exists(target, &digest))
             .await
@@ -1171,13 +1178,8 @@ impl Session {
         progress: Arc<dyn Progress>,
         written: &std::sync::Mutex<Vec<Digest>>,
     ) -> Result<BlobReport> {
-        let digest = d.digest().to_string();
-        let mut report = BlobReport {
-            digest: digest.clone(),
-            size: d.size(),
-            media_type: d.media_type().to_string(),
-            transferred: false,
-        };
+        let mut report = BlobReport::of(d);
+        let digest = report.digest.clone();
         if layout.has_blob(d.digest()) {
             progress.finish(&digest, false);
             return Ok(report);

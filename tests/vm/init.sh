@@ -55,9 +55,9 @@ mkdirs() {
 
 # --duration is only a safety net: run_for stops each program.
 s_template_kprobe() { run_for unlink_five "$1" --symbol do_unlinkat --duration 60 && rm_counted; }
-s_template_kretprobe() { run_for unlink_five "$1" --symbol do_unlinkat --duration 60 && rm_counted; }
+s_template_kretprobe() { s_template_kprobe "$@"; }   # returns, counted the same way
 s_template_fentry() { run_for unlink_five "$1" --duration 60 && grep -q "vm-marker-3" /tmp/out; }
-s_template_fexit() { run_for unlink_five "$1" --duration 60 && grep -q "vm-marker-3" /tmp/out; }
+s_template_fexit() { s_template_fentry "$@"; }       # the file names, on return
 s_template_lsm() {
 	run_for mkdirs "$1" --duration 60 || return 1
 	[ ! -d /tmp/forbidden ] && grep "denied" /tmp/out | grep -q forbidden && grep "allowed" /tmp/out | grep -q allowed-dir
