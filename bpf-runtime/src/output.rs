@@ -251,20 +251,24 @@ fn cell(v: &Value) -> String {
 }
 
 /// Prints the records of one event map as `run` does: an aligned table (its
-/// header once) or JSON lines. Public for `examples/decode_rate.rs`.
+/// header once) or JSON lines. Each record is written straight from its
+/// bytes into one reused line buffer. Public for `examples/decode_rate.rs`.
 pub struct EventPrinter {
-    /// Column names, widths and whether text: fixed by the first record.
-    widths: Option<Vec<(String, usize, bool)>>,
     json: bool,
     big_endian: bool,
+    header_done: bool,
+    line: Vec<u8>,
+    cell: Vec<u8>,
 }
 
 impl EventPrinter {
     pub fn new(json: bool, big_endian: bool) -> EventPrinter {
         EventPrinter {
-            widths: None,
             json,
             big_endian,
+            header_done: false,
+            line: Vec::with_capacity(256),
+            cell: Vec::with_capacity(64),
         }
     }
 
@@ -276,58 +280,76 @@ impl EventPrinter {
         record: Option<&TypeDesc>,
         bytes: &[u8],
     ) {
-        let value = match record {
-            Some(t) => t.decode(bytes, self.big_endian),
-            None => Value::String(bytes.iter().map(|b| format!("{b:02x}")).collect()),
+        // Without a record type, the bytes are shown in hex.
+        let raw;
+        let record = match record {
+            Some(t) => t,
+            None => {
+                raw = TypeDesc::Opaque {
+                    name: String::new(),
+                    size: bytes.len() as u32,
+                };
+                &raw
+            }
         };
+        self.line.clear();
         if self.json {
-            let line = serde_json::json!({"time": now_rfc3339(), "map": map, "event": value});
-            let _ = writeln!(out, "{line}");
+            self.line.extend_from_slice(b"{\"time\":\"");
+            self.line.extend_from_slice(now_rfc3339().as_bytes());
+            self.line.extend_from_slice(b"\",\"map\":");
+            serde_json::to_writer(&mut self.line, map).expect("writing to a Vec cannot fail");
+            self.line.extend_from_slice(b",\"event\":");
+            record.write_json(&mut self.line, bytes, self.big_endian);
+            self.line.extend_from_slice(b"}\n");
+            let _ = out.write_all(&self.line);
             return;
         }
-        let Value::Object(fields) = &value else {
-            let _ = writeln!(out, "{}  {}", clock(), cell(&value));
-            return;
+        let fields = match record {
+            TypeDesc::Struct { fields, .. } => fields.as_slice(),
+            _ => &[],
         };
-        if self.widths.is_none() {
-            // Columns in the struct's order, not the JSON map's.
-            let order: Vec<&str> = match record {
-                Some(TypeDesc::Struct { fields: f, .. }) => {
-                    f.iter().map(|f| f.name.as_str()).collect()
-                }
-                _ => fields.keys().map(String::as_str).collect(),
-            };
-            let cols: Vec<(String, usize, bool)> = order
-                .iter()
-                .filter_map(|name| fields.get(*name).map(|v| (*name, v)))
-                .map(|(name, v)| {
-                    let text = matches!(v, Value::String(_));
-                    let w = name.len().max(if text { 16 } else { 7 });
-                    (name.to_string(), w, text)
-                })
-                .collect();
+        if fields.is_empty() {
+            self.line.extend_from_slice(clock().as_bytes());
+            self.line.extend_from_slice(b"  ");
+            record.write_cell(&mut self.line, bytes, self.big_endian);
+            self.line.push(b'\n');
+            let _ = out.write_all(&self.line);
+            return;
+        }
+        let width =
+            |f: &ebpf_object::btf::Field| f.name.len().max(if f.ty.is_textual() { 16 } else { 7 });
+        if !self.header_done {
+            self.header_done = true;
             let mut header = format!("{:<8}", "TIME");
-            for (name, w, text) in &cols {
-                let upper = name.to_uppercase();
-                if *text {
+            for f in fields {
+                let (upper, w) = (f.name.to_uppercase(), width(f));
+                if f.ty.is_textual() {
                     header.push_str(&format!("  {upper:<w$}"));
                 } else {
                     header.push_str(&format!("  {upper:>w$}"));
                 }
             }
             let _ = writeln!(out, "{}", header.trim_end());
-            self.widths = Some(cols);
         }
-        let mut line = clock();
-        for (name, w, text) in self.widths.as_ref().expect("set above") {
-            let c = fields.get(name).map(cell).unwrap_or_default();
-            if *text {
-                line.push_str(&format!("  {c:<w$}"));
+        self.line.extend_from_slice(clock().as_bytes());
+        for f in fields {
+            self.cell.clear();
+            f.write_cell(&mut self.cell, bytes, self.big_endian);
+            let pad = width(f).saturating_sub(self.cell.len());
+            self.line.extend_from_slice(b"  ");
+            if f.ty.is_textual() {
+                self.line.extend_from_slice(&self.cell);
+                self.line.resize(self.line.len() + pad, b' ');
             } else {
-                line.push_str(&format!("  {c:>w$}"));
+                self.line.resize(self.line.len() + pad, b' ');
+                self.line.extend_from_slice(&self.cell);
             }
         }
-        let _ = writeln!(out, "{}", line.trim_end());
+        while self.line.last() == Some(&b' ') {
+            self.line.pop();
+        }
+        self.line.push(b'\n');
+        let _ = out.write_all(&self.line);
     }
 }
 

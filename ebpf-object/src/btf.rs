@@ -608,7 +608,7 @@ impl TypeDesc {
     /// Whether this is an array of unsigned bytes (`[u8; N]`, `__u8[N]`):
     /// Rust programs keep C strings in them, so they decode as text when
     /// they hold text, else as hex.
-    fn is_bytes(&self) -> bool {
+    pub(crate) fn is_bytes(&self) -> bool {
         matches!(self, TypeDesc::Array { elem, .. } if matches!(**elem, TypeDesc::Int { size: 1, signed: false, char: false, bool: false, .. }))
     }
 
@@ -627,105 +627,6 @@ impl TypeDesc {
             TypeDesc::Union { name, .. } => format!("union {name}"),
             TypeDesc::Enum { name, .. } if name.is_empty() => "enum (anonymous)".into(),
             TypeDesc::Enum { name, .. } => format!("enum {name}"),
-        }
-    }
-
-    /// Decodes a value of this type from `bytes` (little-endian unless
-    /// `big_endian`) into JSON: integers as numbers, char arrays as text up to
-    /// the first NUL, enums by name, structs as objects, arrays as lists.
-    pub fn decode(&self, bytes: &[u8], big_endian: bool) -> serde_json::Value {
-        use serde_json::Value;
-        let uint = |b: &[u8]| -> u64 {
-            let mut v = 0u64;
-            if big_endian {
-                for &x in b.iter().take(8) {
-                    v = (v << 8) | u64::from(x);
-                }
-            } else {
-                for &x in b.iter().take(8).rev() {
-                    v = (v << 8) | u64::from(x);
-                }
-            }
-            v
-        };
-        let sext = |v: u64, size: u32| -> i64 {
-            let shift = 64 - 8 * size.clamp(1, 8);
-            ((v << shift) as i64) >> shift
-        };
-        let Some(bytes) = bytes.get(..self.size() as usize) else {
-            return Value::Null;
-        };
-        match self {
-            TypeDesc::Int { bool: true, .. } => Value::Bool(uint(bytes) != 0),
-            TypeDesc::Int { size, signed, .. } if *size <= 8 => {
-                let v = uint(bytes);
-                if *signed {
-                    Value::from(sext(v, *size))
-                } else {
-                    Value::from(v)
-                }
-            }
-            TypeDesc::Float { size: 4, .. } => {
-                Value::from(f64::from(f32::from_bits(uint(bytes) as u32)))
-            }
-            TypeDesc::Float { size: 8, .. } => Value::from(f64::from_bits(uint(bytes))),
-            TypeDesc::Enum {
-                size,
-                signed,
-                values,
-                ..
-            } => {
-                let raw = uint(bytes);
-                let v = if *signed {
-                    sext(raw, *size)
-                } else {
-                    raw as i64
-                };
-                match values.iter().find(|e| e.value == v) {
-                    Some(e) => Value::from(e.name.clone()),
-                    None => Value::from(v),
-                }
-            }
-            TypeDesc::Pointer { .. } => Value::from(format!("{:#x}", uint(bytes))),
-            _ if self.is_text() => {
-                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-                Value::from(String::from_utf8_lossy(&bytes[..end]).into_owned())
-            }
-            _ if self.is_bytes() => {
-                let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-                match std::str::from_utf8(&bytes[..end]) {
-                    Ok(t) if !t.chars().any(char::is_control) => Value::from(t),
-                    _ => Value::from(format!("0x{}", hex_string(bytes))),
-                }
-            }
-            TypeDesc::Array { len, elem } => {
-                let step = elem.size() as usize;
-                Value::Array(
-                    (0..*len as usize)
-                        .map(|i| elem.decode(&bytes[i * step..], big_endian))
-                        .collect(),
-                )
-            }
-            TypeDesc::Struct { fields, .. } | TypeDesc::Union { fields, .. } => {
-                let mut obj = serde_json::Map::new();
-                for f in fields {
-                    let at = bytes.get(f.offset as usize..).unwrap_or_default();
-                    let v = if f.bits != 0 {
-                        let raw = uint(at) >> f.bit_offset;
-                        let mask = if f.bits >= 64 {
-                            u64::MAX
-                        } else {
-                            (1u64 << f.bits) - 1
-                        };
-                        Value::from(raw & mask)
-                    } else {
-                        f.ty.decode(at, big_endian)
-                    };
-                    obj.insert(f.name.clone(), v);
-                }
-                Value::Object(obj)
-            }
-            _ => Value::from(hex_string(bytes)),
         }
     }
 }
@@ -827,10 +728,6 @@ impl TypeDesc {
             )),
         }
     }
-}
-
-fn hex_string(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 
 pub mod btf;
 pub mod maps;
+mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,0 +1,386 @@
+//! Values of described types, read out of raw bytes: written straight into
+//! a byte buffer as JSON or as a table cell, with no value tree built on
+//! the way — `bpf-runtime run` does this for every ring-buffer record —
+//! and, where a tree is wanted (counters, defaults), parsed back from that.
+
+use std::borrow::Cow;
+use std::io::Write as _;
+
+use crate::btf::TypeDesc;
+
+impl TypeDesc {
+    /// Decodes a value of this type from `bytes` (little-endian unless
+    /// `big_endian`) into JSON: integers as numbers, char arrays as text up
+    /// to the first NUL, enums by name, structs as objects in field order,
+    /// arrays as lists; `null` when `bytes` is too short.
+    pub fn decode(&self, bytes: &[u8], big_endian: bool) -> serde_json::Value {
+        let mut out = Vec::new();
+        self.write_json(&mut out, bytes, big_endian);
+        serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Appends what [`TypeDesc::decode`] returns, as JSON text, to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>, bytes: &[u8], big_endian: bool) {
+        let Some(bytes) = bytes.get(..self.size() as usize) else {
+            out.extend_from_slice(b"null");
+            return;
+        };
+        match self.scalar(bytes, big_endian) {
+            Some(s) => s.write(out, true),
+            None => match self {
+                TypeDesc::Array { len, elem } => {
+                    let step = elem.size() as usize;
+                    out.push(b'[');
+                    for i in 0..*len as usize {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        elem.write_json(out, &bytes[i * step..], big_endian);
+                    }
+                    out.push(b']');
+                }
+                TypeDesc::Struct { fields, .. } | TypeDesc::Union { fields, .. } => {
+                    out.push(b'{');
+                    for (i, f) in fields.iter().enumerate() {
+                        if i > 0 {
+                            out.push(b',');
+                        }
+                        json_string(out, &f.name);
+                        out.push(b':');
+                        f.write_json(out, bytes, big_endian);
+                    }
+                    out.push(b'}');
+                }
+                _ => unreachable!("every other kind is a scalar"),
+            },
+        }
+    }
+
+    /// Appends the value as a table shows it: text as itself, numbers and
+    /// enum names bare, `-` when `bytes` is too short, anything composite
+    /// as JSON.
+    pub fn write_cell(&self, out: &mut Vec<u8>, bytes: &[u8], big_endian: bool) {
+        let Some(bytes) = bytes.get(..self.size() as usize) else {
+            out.push(b'-');
+            return;
+        };
+        match self.scalar(bytes, big_endian) {
+            Some(s) => s.write(out, false),
+            None => self.write_json(out, bytes, big_endian),
+        }
+    }
+
+    /// Whether a table shows this type as text (left-aligned).
+    pub fn is_textual(&self) -> bool {
+        matches!(self, TypeDesc::Pointer { .. } | TypeDesc::Opaque { .. })
+            || self.is_text()
+            || self.is_bytes()
+            || matches!(self, TypeDesc::Enum { values, .. } if !values.is_empty())
+    }
+
+    /// The value of a scalar type (`None` for arrays, structs and unions);
+    /// `bytes` holds at least `self.size()` bytes.
+    fn scalar<'b>(&self, bytes: &'b [u8], big_endian: bool) -> Option<Scalar<'b>> {
+        let uint = || uint(bytes, big_endian);
+        Some(match self {
+            TypeDesc::Int { bool: true, .. } => Scalar::Bool(uint() != 0),
+            TypeDesc::Int {
+                size, signed: true, ..
+            } if *size <= 8 => Scalar::I64(sign_extend(uint(), *size)),
+            TypeDesc::Int { size, .. } if *size <= 8 => Scalar::U64(uint()),
+            TypeDesc::Float { size: 4, .. } => {
+                Scalar::F64(f64::from(f32::from_bits(uint() as u32)))
+            }
+            TypeDesc::Float { size: 8, .. } => Scalar::F64(f64::from_bits(uint())),
+            TypeDesc::Enum {
+                size,
+                signed,
+                values,
+                ..
+            } => {
+                let raw = uint();
+                let v = if *signed {
+                    sign_extend(raw, *size)
+                } else {
+                    raw as i64
+                };
+                match values.iter().find(|e| e.value == v) {
+                    Some(e) => Scalar::Text(Cow::Owned(e.name.clone())),
+                    None => Scalar::I64(v),
+                }
+            }
+            TypeDesc::Pointer { .. } => Scalar::Pointer(uint()),
+            _ if self.is_text() => Scalar::Text(String::from_utf8_lossy(until_nul(bytes))),
+            _ if self.is_bytes() => match std::str::from_utf8(until_nul(bytes)) {
+                Ok(t) if !t.chars().any(char::is_control) => Scalar::Text(Cow::Borrowed(t)),
+                _ => Scalar::Hex("0x", bytes),
+            },
+            TypeDesc::Array { .. } | TypeDesc::Struct { .. } | TypeDesc::Union { .. } => {
+                return None;
+            }
+            _ => Scalar::Hex("", bytes),
+        })
+    }
+}
+
+impl crate::btf::Field {
+    /// Appends this field's value, read from the enclosing struct's bytes.
+    fn write_json(&self, out: &mut Vec<u8>, record: &[u8], big_endian: bool) {
+        let at = record.get(self.offset as usize..).unwrap_or_default();
+        if self.bits == 0 {
+            return self.ty.write_json(out, at, big_endian);
+        }
+        let raw = uint(at, big_endian) >> self.bit_offset;
+        let mask = if self.bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.bits) - 1
+        };
+        Scalar::U64(raw & mask).write(out, true)
+    }
+
+    /// Appends this field's value as a table cell.
+    pub fn write_cell(&self, out: &mut Vec<u8>, record: &[u8], big_endian: bool) {
+        if self.bits == 0 {
+            let at = record.get(self.offset as usize..).unwrap_or_default();
+            return self.ty.write_cell(out, at, big_endian);
+        }
+        self.write_json(out, record, big_endian)
+    }
+}
+
+enum Scalar<'b> {
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Pointer(u64),
+    Text(Cow<'b, str>),
+    /// Bytes in hex after a prefix.
+    Hex(&'static str, &'b [u8]),
+}
+
+impl Scalar<'_> {
+    /// Appends the value as JSON (`quoted`) or as a table cell, which shows
+    /// text, pointers and hex without quotes.
+    fn write(&self, out: &mut Vec<u8>, quoted: bool) {
+        let quote = |out: &mut Vec<u8>| {
+            if quoted {
+                out.push(b'"')
+            }
+        };
+        match self {
+            Scalar::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+            Scalar::U64(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Scalar::I64(v) => out.extend_from_slice(itoa::Buffer::new().format(*v).as_bytes()),
+            Scalar::F64(v) if v.is_finite() => {
+                out.extend_from_slice(ryu::Buffer::new().format_finite(*v).as_bytes())
+            }
+            Scalar::F64(_) => out.extend_from_slice(b"null"),
+            Scalar::Pointer(v) => {
+                quote(out);
+                let _ = write!(out, "{v:#x}");
+                quote(out);
+            }
+            Scalar::Text(t) if quoted => json_string(out, t),
+            Scalar::Text(t) => out.extend_from_slice(t.as_bytes()),
+            Scalar::Hex(prefix, bytes) => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                quote(out);
+                out.extend_from_slice(prefix.as_bytes());
+                for b in *bytes {
+                    out.push(DIGITS[usize::from(b >> 4)]);
+                    out.push(DIGITS[usize::from(b & 15)]);
+                }
+                quote(out);
+            }
+        }
+    }
+}
+
+/// Up to 8 bytes as an unsigned integer in the object's byte order.
+fn uint(b: &[u8], big_endian: bool) -> u64 {
+    let b = &b[..b.len().min(8)];
+    if big_endian {
+        b.iter().fold(0, |v, &x| (v << 8) | u64::from(x))
+    } else {
+        b.iter().rev().fold(0, |v, &x| (v << 8) | u64::from(x))
+    }
+}
+
+fn sign_extend(v: u64, size: u32) -> i64 {
+    let shift = 64 - 8 * size.clamp(1, 8);
+    ((v << shift) as i64) >> shift
+}
+
+fn until_nul(bytes: &[u8]) -> &[u8] {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    &bytes[..end]
+}
+
+/// Appends `s` as a JSON string: copied as is unless it holds a quote, a
+/// backslash or a control character.
+fn json_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
+        return;
+    }
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::btf::{EnumValue, Field};
+
+    fn int(name: &str, size: u32, signed: bool) -> TypeDesc {
+        TypeDesc::Int {
+            name: name.into(),
+            size,
+            signed,
+            char: false,
+            bool: false,
+        }
+    }
+
+    fn field(name: &str, offset: u32, ty: TypeDesc) -> Field {
+        Field {
+            name: name.into(),
+            offset,
+            bit_offset: 0,
+            bits: 0,
+            ty,
+        }
+    }
+
+    /// struct { u32 pid; char comm[8]; enum verdict v; s16 delta; u8 flags:3;
+    /// void *at; u16 ports[2]; }
+    fn event() -> TypeDesc {
+        let chars = TypeDesc::Array {
+            len: 8,
+            elem: Box::new(TypeDesc::Int {
+                name: "char".into(),
+                size: 1,
+                signed: true,
+                char: true,
+                bool: false,
+            }),
+        };
+        let verdict = TypeDesc::Enum {
+            name: "verdict".into(),
+            size: 4,
+            signed: false,
+            values: vec![EnumValue {
+                name: "DROP".into(),
+                value: 1,
+            }],
+        };
+        let ports = TypeDesc::Array {
+            len: 2,
+            elem: Box::new(int("u16", 2, false)),
+        };
+        let mut flags = field("flags", 18, int("u8", 1, false));
+        flags.bits = 3;
+        flags.bit_offset = 1;
+        TypeDesc::Struct {
+            name: "event".into(),
+            size: 32,
+            fields: vec![
+                field("pid", 0, int("u32", 4, false)),
+                field("comm", 4, chars),
+                field("v", 12, verdict),
+                field("delta", 16, int("s16", 2, true)),
+                flags,
+                field(
+                    "at",
+                    20,
+                    TypeDesc::Pointer {
+                        name: String::new(),
+                        size: 8,
+                    },
+                ),
+                field("ports", 28, ports),
+            ],
+        }
+    }
+
+    fn record() -> Vec<u8> {
+        let mut b = vec![0u8; 32];
+        b[0..4].copy_from_slice(&4242u32.to_le_bytes());
+        b[4..8].copy_from_slice(b"sh\"\n");
+        b[12..16].copy_from_slice(&1u32.to_le_bytes());
+        b[16..18].copy_from_slice(&(-3i16).to_le_bytes());
+        b[18] = 0b1010;
+        b[20..28].copy_from_slice(&0xffff_8000_dead_beefu64.to_le_bytes());
+        b[28..30].copy_from_slice(&80u16.to_le_bytes());
+        b[30..32].copy_from_slice(&443u16.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn records_are_written_as_json_in_field_order() {
+        let mut out = Vec::new();
+        event().write_json(&mut out, &record(), false);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"pid":4242,"comm":"sh\"\n","v":"DROP","delta":-3,"flags":5,"at":"0xffff8000deadbeef","ports":[80,443]}"#
+        );
+        assert_eq!(
+            event().decode(&record(), false)["ports"],
+            serde_json::json!([80, 443])
+        );
+        assert_eq!(
+            event().decode(&record()[..31], false),
+            serde_json::Value::Null
+        );
+    }
+
+    #[test]
+    fn cells_show_text_bare_and_composites_as_json() {
+        let TypeDesc::Struct { fields, .. } = event() else {
+            unreachable!()
+        };
+        let cells: Vec<String> = fields
+            .iter()
+            .map(|f| {
+                let mut out = Vec::new();
+                f.write_cell(&mut out, &record(), false);
+                String::from_utf8(out).unwrap()
+            })
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                "4242",
+                "sh\"\n",
+                "DROP",
+                "-3",
+                "5",
+                "0xffff8000deadbeef",
+                "[80,443]"
+            ]
+        );
+        let mut out = Vec::new();
+        fields[0].write_cell(&mut out, &record()[..2], false);
+        assert_eq!(out, b"-");
+    }
+
+    #[test]
+    fn bytes_without_text_are_hex_and_big_endian_is_read_as_such() {
+        let bytes = TypeDesc::Array {
+            len: 4,
+            elem: Box::new(int("u8", 1, false)),
+        };
+        assert_eq!(
+            bytes.decode(&[1, 2, 0, 3], false),
+            serde_json::json!("0x01020003")
+        );
+        assert_eq!(bytes.decode(b"abc\0", false), serde_json::json!("abc"));
+        assert_eq!(
+            int("u32", 4, false).decode(&[0, 0, 1, 0], true),
+            serde_json::json!(256)
+        );
+    }
+}
