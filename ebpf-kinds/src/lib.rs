@@ -201,7 +201,7 @@ pub static TYPES: &[TypeInfo] = &[
     TypeInfo {
         ty: ProgramType::Tracepoint,
         name: "tracepoint",
-        summary: "every exec on the host: pid, ppid, comm and file name through a ring buffer",
+        summary: "every exec on the host: pid, uid, command and file name through a ring buffer",
         sections: &["tracepoint/", "tp/"],
         template_section: "tracepoint/sched/sched_process_exec",
         bpfman: Some("tracepoint"),
