@@ -11,6 +11,7 @@ numbers are for reading, and the tests are elsewhere.
 """
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -109,6 +110,57 @@ def attach_time(cmd, env):
     if took is None:
         sys.exit(f"bench: {' '.join(cmd)} never attached")
     return took
+
+
+def make_scale_project(cargo_ebpf, work, env):
+    """A kernel-only C project with 50 tracepoint programs (on the first 50
+    syscall-entry tracepoints of this kernel) and 100 hash maps, built."""
+    events = "/sys/kernel/tracing/events/syscalls"
+    if not os.path.isdir(events):
+        events = "/sys/kernel/debug/tracing/events/syscalls"
+    tps = sorted(d for d in os.listdir(events) if d.startswith("sys_enter_"))[:50]
+    if len(tps) < 50:
+        sys.exit(f"bench: {events} has fewer than 50 syscall tracepoints")
+    proj = os.path.join(work, "scale")
+    os.makedirs(os.path.join(proj, "src"))
+    src = ["#include <linux/bpf.h>", "#include <bpf/bpf_helpers.h>", ""]
+    for i in range(100):
+        src.append("struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 1024); "
+                   f"__type(key, __u32); __type(value, __u64); }} m{i} SEC(\".maps\");")
+    src.append("""
+static __always_inline void bump(void *map)
+{
+	__u32 key = bpf_get_current_pid_tgid() >> 32;
+	__u64 one = 1, *v = bpf_map_lookup_elem(map, &key);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+	else
+		bpf_map_update_elem(map, &key, &one, BPF_ANY);
+}
+""")
+    for i, tp in enumerate(tps):
+        src.append(f"SEC(\"tracepoint/syscalls/{tp}\")\nint p{i}(void *ctx)\n"
+                   f"{{\n\tbump(&m{2 * i});\n\tbump(&m{2 * i + 1});\n\treturn 0;\n}}\n")
+    src.append('char LICENSE[] SEC("license") = "GPL";')
+    with open(os.path.join(proj, "src", "scale.bpf.c"), "w") as f:
+        f.write("\n".join(src) + "\n")
+    sh(cargo_ebpf + ["init", "--lang", "c"], cwd=proj, env=env)
+    sh(cargo_ebpf + ["build"], cwd=proj, env=env)
+    return proj
+
+
+def make_big_project(cargo_ebpf, work, env):
+    """The C template with a 50 MB file of random bytes installed by the
+    package (its files layer cannot be compressed)."""
+    sh(cargo_ebpf + ["new", "big", "--lang", "c", "--type", "xdp", "--ci", "none"], cwd=work, env=env)
+    proj = os.path.join(work, "big")
+    with open(os.path.join(proj, "blob.bin"), "wb") as f:
+        f.write(os.urandom(50 * 1000 * 1000))
+    with open(os.path.join(proj, "ebpf.toml"), "a") as f:
+        f.write('\n[[file]]\nsource = "blob.bin"\ninstall = "/var/lib/big/blob.bin"\n')
+    sh(cargo_ebpf + ["build"], cwd=proj, env=env)
+    return proj
 
 
 def main():
@@ -215,6 +267,45 @@ def main():
         shutil.rmtree(pin, ignore_errors=True)
         rows.append(Row("peak RSS, streaming events", rss, ref_rss, "bpftool prog loadall", None, unit="MB",
                         why="target ≤ 20 MB"))
+
+        # Scale: 50 programs and 100 maps in one package.
+        scale = make_scale_project(cargo_ebpf, work, env)
+        ours, ref = pair(reps,
+                         lambda: timed(cargo_ebpf + ["package", "--no-build", "--force", "--store", store],
+                                       cwd=scale, env=env),
+                         lambda: timed(cargo_ebpf + ["package", "--no-build", "--force", "--store", store],
+                                       cwd=proj, env=env))
+        rows.append(Row("package, 50 programs/100 maps", ours, ref, "package, C template", None,
+                        why="for reading: cost of 50 programs and 100 maps"))
+        scale_obj = os.path.join(scale, "target", "ebpf", os.uname().machine, "scale.bpf.o")
+        ours, ref = pair(reps,
+                         lambda: attach_time([runtime, "run", "scale:0.1.0", "--store", store,
+                                              "--no-userspace"], renv),
+                         lambda: timed(["bpftool", "prog", "loadall", scale_obj, pin],
+                                       setup=lambda: shutil.rmtree(pin, ignore_errors=True)))
+        shutil.rmtree(pin, ignore_errors=True)
+        rows.append(Row("run → attached, 50 programs", ours, ref, "bpftool prog loadall (no attach)", 1.2,
+                        why="aya parses the kernel's BTF; bpftool attaches nothing"))
+
+        # Scale: a 50 MB layer (incompressible) published and pulled.
+        big = make_big_project(cargo_ebpf, work, env)
+        sh(cargo_ebpf + ["package", "--no-build", "--force", "--store", store], cwd=big, env=env)
+        n_ours, n_ref = itertools.count(), itertools.count()
+        ours, ref = pair(reps,
+                         lambda: timed(cargo_ebpf + ["publish", f"{host}/big-ours{next(n_ours)}:0.1.0",
+                                                     "--store", store], env=env),
+                         lambda: timed(["skopeo", "copy", "-q", "--dest-tls-verify=false", f"oci:{store}:big:0.1.0",
+                                        f"docker://{host}/big-skopeo{next(n_ref)}:0.1.0"]))
+        rows.append(Row("publish, 50 MB layer", ours, ref, "skopeo copy oci: → docker://", 1.0))
+        ours, ref = [], []
+        for i in range(reps):
+            fresh = os.path.join(work, f"big-pull-ours-{i}")
+            ours.append(timed(cargo_ebpf + ["pull", f"{host}/big-ours{i}:0.1.0", "--store", fresh], env=env))
+            ref.append(timed(["skopeo", "copy", "-q", "--src-tls-verify=false",
+                              f"docker://{host}/big-skopeo{i}:0.1.0", f"oci:{work}/big-pull-skopeo-{i}:x"]))
+            shutil.rmtree(fresh, ignore_errors=True)
+            shutil.rmtree(f"{work}/big-pull-skopeo-{i}", ignore_errors=True)
+        rows.append(Row("pull, 50 MB layer", ours, ref, "skopeo copy docker:// → oci:", 1.0))
 
         # Records decoded and printed per second, kernel aside.
         sh(["cargo", "build", "--release", "--locked", "-p", "bpf-runtime", "--example", "decode_rate"], cwd=ROOT)
