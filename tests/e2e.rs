@@ -2,6 +2,7 @@
 //! root) the real kernel. Template projects are generated and built once,
 //! into one directory shared by all tests of this binary.
 
+mod docs;
 mod registry;
 mod runtime;
 mod util;
