@@ -278,6 +278,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 &a.store.path(),
                 PullPolicy::Always,
                 &a.transport.options(),
+                false,
             )?;
             println!("{}", a.reference);
             eprintln!(
@@ -370,8 +371,9 @@ fn prepare(t: TargetArgs, verb: &str) -> Result<(package::Package, Option<Attach
         &t.store.path(),
         t.pull,
         &t.transport.options(),
+        !t.no_userspace,
     )?;
-    if pkg.userspace.is_some() && !t.no_userspace {
+    if pkg.userspace.is_some() {
         if !t.sets.is_empty() {
             return Err(RuntimeError::usage(
                 "--set applies to programs bpf-runtime loads; this package runs its own user space (pass its options after --, or use --no-userspace)",

@@ -35,7 +35,8 @@ pub struct Package {
     pub bytecode: Vec<u8>,
     /// File name of the bytecode (`NAME.bpf.o`).
     pub bytecode_name: String,
-    /// The user-space binary for this platform: its name and content.
+    /// The user-space binary for this platform: its name and content (read
+    /// only when asked for: a kernel-only run need not hold it in memory).
     pub userspace: Option<(String, Vec<u8>)>,
     /// The digest of the platform manifest (none for a bare object).
     pub digest: Option<String>,
@@ -50,12 +51,14 @@ fn is_remote(spec: &str) -> bool {
 }
 
 /// Opens what `spec` names. `store` is the local store; `transport` says
-/// how to reach a registry if one must be asked.
+/// how to reach a registry if one must be asked; the user space is read
+/// only `with_userspace`.
 pub fn open(
     spec: &str,
     store_path: &Path,
     pull: PullPolicy,
     transport: &Options,
+    with_userspace: bool,
 ) -> Result<Package> {
     let path = Path::new(spec);
     if path.is_file() && spec.ends_with(".o") {
@@ -114,14 +117,14 @@ pub fn open(
     };
     let bytecode = format::bytecode(&opened.layout, platform)?;
     let userspace = match platform.layer(LayerRole::Userspace) {
-        Some(layer) => {
+        Some(layer) if with_userspace => {
             let files = format::layer_files(&opened.layout, layer)?;
             files.into_iter().next().map(|(path, bytes)| {
                 let name = path.rsplit('/').next().unwrap_or(&path).to_string();
                 (name, bytes)
             })
         }
-        None => None,
+        _ => None,
     };
     let md = &platform.metadata;
     Ok(Package {
