@@ -41,7 +41,7 @@ use crate::layout::{Layout, StoreError, sha256_digest};
 /// Blobs moved at once.
 const CONCURRENCY: usize = 4;
 /// Size of the pieces a blob is uploaded in (each one PATCH request).
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -441,6 +441,9 @@ fn build_client(
         connect_timeout: Some(Duration::from_secs(10)),
         read_timeout: Some(Duration::from_secs(60)),
         user_agent: concat!("cargo-ebpf/", env!("CARGO_PKG_VERSION")),
+        // Blobs of one chunk or less go up in one request; larger ones are
+        // streamed in chunks by `push_blob_stream`, which this does not touch.
+        use_monolithic_push: true,
         ..ClientConfig::default()
     })
 }
@@ -995,6 +998,17 @@ impl Session {
         }
         let data = bytes::Bytes::from(layout.read_blob(d.digest())?);
         progress.start(&digest, data.len() as u64);
+        if data.len() <= CHUNK {
+            // One request with the whole blob (POST, then PUT with the
+            // body) instead of POST, PATCH, PUT.
+            self.retry(|| self.client.push_blob(target, data.clone(), &digest))
+                .await
+                .map_err(|e| self.classify(e, target, "push to"))?;
+            progress.advance(&digest, data.len() as u64);
+            progress.finish(&digest, true);
+            report.transferred = true;
+            return Ok(report);
+        }
         self.retry(|| {
             let chunks: Vec<Result<bytes::Bytes, OciDistributionError>> = (0..data.len())
                 .step_by(CHUNK)
