@@ -185,13 +185,18 @@ pub fn load(pkg: &Package, opts: &AttachOptions) -> Result<Loaded> {
         })?;
         values.push((name.clone(), bytes));
     }
-    let mut loader = EbpfLoader::new();
-    for (name, bytes) in &values {
-        loader.override_global(name.as_str(), bytes.as_slice(), true);
-    }
-    let mut ebpf = loader
-        .load(&pkg.bytecode)
-        .map_err(|e| RuntimeError::kernel(format!("load {}", pkg.bytecode_name), chain(&e)))?;
+    // The loader holds its own parse of the kernel's BTF (aya reads it in
+    // `EbpfLoader::new`): dropped here, before fentry, fexit and lsm parse
+    // it again to find their targets, so the two are never in memory at once.
+    let mut ebpf = {
+        let mut loader = EbpfLoader::new();
+        for (name, bytes) in &values {
+            loader.override_global(name.as_str(), bytes.as_slice(), true);
+        }
+        loader
+            .load(&pkg.bytecode)
+            .map_err(|e| RuntimeError::kernel(format!("load {}", pkg.bytecode_name), chain(&e)))?
+    };
     let mut attached = Vec::new();
     let mut sockets = Vec::new();
     let mut btf: Option<Btf> = None;
