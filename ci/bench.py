@@ -258,12 +258,17 @@ def main():
         obj = os.path.join(proj, "target", "ebpf", os.uname().machine, "benchc.bpf.o")
         renv = dict(env, BPF_RUNTIME_STATE=os.path.join(work, "state"))
         pin = "/sys/fs/bpf/cargo-ebpf-bench"
-        ours, ref = pair(reps * 2,
-                         lambda: attach_time([runtime, "run", "benchc:0.1.0", "--store", store,
-                                              "--no-userspace"], renv),
-                         lambda: timed(["bpftool", "prog", "loadall", obj, pin],
-                                       setup=lambda: shutil.rmtree(pin, ignore_errors=True)))
-        shutil.rmtree(pin, ignore_errors=True)
+        def attach_vs_loadall(n, tag, object_file):
+            """`bpf-runtime run TAG` until attached, against bpftool loading
+            the same object, `n` times each."""
+            mine, theirs = pair(n,
+                                lambda: attach_time([runtime, "run", tag, "--store", store, "--no-userspace"], renv),
+                                lambda: timed(["bpftool", "prog", "loadall", object_file, pin],
+                                              setup=lambda: shutil.rmtree(pin, ignore_errors=True)))
+            shutil.rmtree(pin, ignore_errors=True)
+            return mine, theirs
+
+        ours, ref = attach_vs_loadall(reps * 2, "benchc:0.1.0", obj)
         rows.append(Row("bpf-runtime run → attached", ours, ref, "bpftool prog loadall", 1.2,
                         why="aya reads and parses the kernel's 6 MB BTF in Rust for CO-RE"))
 
@@ -298,12 +303,7 @@ def main():
         rows.append(Row("package, 50 programs/100 maps", ours, ref, "package, C template", None,
                         why="for reading: cost of 50 programs and 100 maps"))
         scale_obj = os.path.join(scale, "target", "ebpf", os.uname().machine, "scale.bpf.o")
-        ours, ref = pair(reps,
-                         lambda: attach_time([runtime, "run", "scale:0.1.0", "--store", store,
-                                              "--no-userspace"], renv),
-                         lambda: timed(["bpftool", "prog", "loadall", scale_obj, pin],
-                                       setup=lambda: shutil.rmtree(pin, ignore_errors=True)))
-        shutil.rmtree(pin, ignore_errors=True)
+        ours, ref = attach_vs_loadall(reps, "scale:0.1.0", scale_obj)
         rows.append(Row("run → attached, 50 programs", ours, ref, "bpftool prog loadall (no attach)", 1.2,
                         why="aya parses the kernel's BTF; bpftool attaches nothing"))
 

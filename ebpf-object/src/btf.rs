@@ -731,7 +731,7 @@ impl TypeDesc {
 }
 
 #[cfg(test)]
-mod encode_tests {
+pub(crate) mod encode_tests {
     use super::*;
 
     fn int(size: u32, signed: bool) -> TypeDesc {
@@ -770,10 +770,10 @@ mod encode_tests {
         assert_eq!(i16t.decode(&b, false), serde_json::json!(-2));
     }
 
-    #[test]
-    fn text_enums_and_bools() {
-        let chars = TypeDesc::Array {
-            len: 8,
+    /// `char[len]`, for tests.
+    pub(crate) fn chars(len: u32) -> TypeDesc {
+        TypeDesc::Array {
+            len,
             elem: Box::new(TypeDesc::Int {
                 name: "char".into(),
                 size: 1,
@@ -781,7 +781,12 @@ mod encode_tests {
                 char: true,
                 bool: false,
             }),
-        };
+        }
+    }
+
+    #[test]
+    fn text_enums_and_bools() {
+        let chars = chars(8);
         let b = chars.encode("bash", false).unwrap();
         assert_eq!(chars.decode(&b, false), serde_json::json!("bash"));
         assert!(

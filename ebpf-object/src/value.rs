@@ -258,16 +258,7 @@ mod tests {
     /// struct { u32 pid; char comm[8]; enum verdict v; s16 delta; u8 flags:3;
     /// void *at; u16 ports[2]; }
     fn event() -> TypeDesc {
-        let chars = TypeDesc::Array {
-            len: 8,
-            elem: Box::new(TypeDesc::Int {
-                name: "char".into(),
-                size: 1,
-                signed: true,
-                char: true,
-                bool: false,
-            }),
-        };
+        let chars = crate::btf::encode_tests::chars(8);
         let verdict = TypeDesc::Enum {
             name: "verdict".into(),
             size: 4,
