@@ -245,12 +245,20 @@ def main():
             republish.append(time.perf_counter() - t)
         rows.append(Row("re-publish unchanged", republish, ref, "skopeo copy (first push)", 1.0,
                         why=f"blobs uploaded on re-publish: {max(skipped)}"))
-        ours, ref = [], []
-        for i in range(reps):
-            fresh = os.path.join(work, f"pull-ours-{i}")
-            ours.append(timed(cargo_ebpf + ["pull", f"{host}/ours{i}:0.1.0", "--store", fresh], env=env))
-            ref.append(timed(["skopeo", "copy", "-q", "--src-tls-verify=false",
-                              f"docker://{host}/skopeo{i}:0.1.0", f"oci:{work}/pull-skopeo-{i}:x"]))
+        def pull_vs_skopeo(prefix):
+            """`cargo ebpf pull` of PREFIXours{i} and `skopeo copy` of
+            PREFIXskopeo{i}, each into a store of its own."""
+            mine, theirs = [], []
+            for i in range(reps):
+                fresh, copied = os.path.join(work, f"{prefix}pull-ours-{i}"), f"{work}/{prefix}pull-skopeo-{i}"
+                mine.append(timed(cargo_ebpf + ["pull", f"{host}/{prefix}ours{i}:0.1.0", "--store", fresh], env=env))
+                theirs.append(timed(["skopeo", "copy", "-q", "--src-tls-verify=false",
+                                     f"docker://{host}/{prefix}skopeo{i}:0.1.0", f"oci:{copied}:x"]))
+                shutil.rmtree(fresh, ignore_errors=True)
+                shutil.rmtree(copied, ignore_errors=True)
+            return mine, theirs
+
+        ours, ref = pull_vs_skopeo("")
         rows.append(Row("pull", ours, ref, "skopeo copy docker:// → oci:", 1.0))
 
         # The runtime: until attached, against bpftool loading the same
@@ -319,14 +327,7 @@ def main():
             sh(["skopeo", "copy", "-q", "--dest-tls-verify=false",
                 f"oci:{store}:big:0.1.0", f"docker://{host}/big-skopeo{i}:0.1.0"])
         rows.append(Row("publish, 50 MB layer", ours, ref, "skopeo copy oci: → docker://", 1.0))
-        ours, ref = [], []
-        for i in range(reps):
-            fresh = os.path.join(work, f"big-pull-ours-{i}")
-            ours.append(timed(cargo_ebpf + ["pull", f"{host}/big-ours{i}:0.1.0", "--store", fresh], env=env))
-            ref.append(timed(["skopeo", "copy", "-q", "--src-tls-verify=false",
-                              f"docker://{host}/big-skopeo{i}:0.1.0", f"oci:{work}/big-pull-skopeo-{i}:x"]))
-            shutil.rmtree(fresh, ignore_errors=True)
-            shutil.rmtree(f"{work}/big-pull-skopeo-{i}", ignore_errors=True)
+        ours, ref = pull_vs_skopeo("big-")
         rows.append(Row("pull, 50 MB layer", ours, ref, "skopeo copy docker:// → oci:", 1.0))
 
         # Records decoded and printed per second, kernel aside.
