@@ -409,7 +409,6 @@ fn parse_arch(s: &Option<String>) -> Result<Arch> {
         .map(|a| a.unwrap_or_else(Arch::host))
 }
 
-/// Writes data to stdout; a closed pipe ends quietly.
 /// A report as JSON on stdout: one line, or pretty.
 fn out_json(value: &impl serde::Serialize, pretty: bool) {
     let text = if pretty {
@@ -420,6 +419,7 @@ fn out_json(value: &impl serde::Serialize, pretty: bool) {
     out(&format!("{}\n", text.expect("reports serialize")));
 }
 
+/// Writes data to stdout; a closed pipe ends quietly.
 fn out(text: &str) {
     let mut o = std::io::stdout().lock();
     if o.write_all(text.as_bytes())

@@ -40,7 +40,8 @@ use crate::layout::{Layout, StoreError, sha256_digest};
 
 /// Blobs moved at once.
 const CONCURRENCY: usize = 4;
-/// Size of the pieces a blob is uploaded in (each one PATCH request).
+/// Blobs up to this size go up in one request; larger ones in pieces of
+/// this size (each one PATCH request).
 const CHUNK: usize = 16 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -1005,27 +1006,25 @@ impl Session {
                 .await
                 .map_err(|e| self.classify(e, target, "push to"))?;
             progress.advance(&digest, data.len() as u64);
-            progress.finish(&digest, true);
-            report.transferred = true;
-            return Ok(report);
+        } else {
+            self.retry(|| {
+                let chunks: Vec<Result<bytes::Bytes, OciDistributionError>> = (0..data.len())
+                    .step_by(CHUNK)
+                    .map(|at| Ok(data.slice(at..(at + CHUNK).min(data.len()))))
+                    .collect();
+                let p = progress.clone();
+                let id = digest.clone();
+                let counted = stream::iter(chunks).inspect(move |c| {
+                    if let Ok(c) = c {
+                        p.advance(&id, c.len() as u64);
+                    }
+                });
+                self.client
+                    .push_blob_stream(target, counted, &digest, Some(data.len() as u64))
+            })
+            .await
+            .map_err(|e| self.classify(e, target, "push to"))?;
         }
-        self.retry(|| {
-            let chunks: Vec<Result<bytes::Bytes, OciDistributionError>> = (0..data.len())
-                .step_by(CHUNK)
-                .map(|at| Ok(data.slice(at..(at + CHUNK).min(data.len()))))
-                .collect();
-            let p = progress.clone();
-            let id = digest.clone();
-            let counted = stream::iter(chunks).inspect(move |c| {
-                if let Ok(c) = c {
-                    p.advance(&id, c.len() as u64);
-                }
-            });
-            self.client
-                .push_blob_stream(target, counted, &digest, Some(data.len() as u64))
-        })
-        .await
-        .map_err(|e| self.classify(e, target, "push to"))?;
         progress.finish(&digest, true);
         report.transferred = true;
         Ok(report)
