@@ -232,9 +232,14 @@ fn template_packages(dir: &Path, ty: &str) {
         assert_eq!(p["type"], ty, "{ty}: {p}");
     }
     let info = ty.parse::<ebpf_kinds::ProgramType>().unwrap().info();
-    for arg in info.args {
-        let has_default = md["object"]["programs"][0]["attach"][arg.name()].is_null();
-        assert!(!has_default, "{ty}: no default for {}: {md}", arg.name());
+    for spec in info
+        .args
+        .iter()
+        .filter(|a| a.required && a.default.is_none())
+    {
+        let name = spec.arg.name();
+        let has_default = md["object"]["programs"][0]["attach"][name].is_null();
+        assert!(!has_default, "{ty}: no default for {name}: {md}");
     }
     if info.output == ebpf_kinds::Output::Events {
         let maps = md["object"]["maps"].as_array().unwrap();

@@ -8,13 +8,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ebpf_oci::images;
 
-use crate::attach::{self, AttachOptions, XdpAttachMode};
+use crate::attach::{self, AttachFlags, AttachOptions, XdpAttachMode};
 use crate::error::{Result, RuntimeError};
 use crate::kernel::Host;
 use crate::output::{self, OutputOptions};
 use crate::package::{self, PullPolicy};
 use crate::records::{self, Held, Places, Record};
 use crate::userspace;
+use ebpf_kinds::{AttachArg, Direction};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -74,26 +75,20 @@ impl TransportArgs {
 pub struct TargetArgs {
     /// A tag in the store, a registry reference, an OCI layout, an oci-archive, or a .o file
     pub reference: String,
-    /// Network interface (xdp, tc, socket_filter)
-    #[arg(long)]
+    #[arg(long, value_name = AttachArg::Iface.value_name(), help = AttachArg::Iface.help())]
     pub iface: Option<String>,
-    /// ingress or egress (tc, cgroup_skb)
-    #[arg(long)]
-    pub direction: Option<String>,
-    /// cgroup v2 directory (cgroup_skb)
-    #[arg(long)]
+    #[arg(long, value_enum, help = AttachArg::Direction.help())]
+    pub direction: Option<Direction>,
+    #[arg(long, value_name = AttachArg::Cgroup.value_name(), help = AttachArg::Cgroup.help())]
     pub cgroup: Option<PathBuf>,
-    /// Executable or library to probe (uprobe)
-    #[arg(long)]
+    #[arg(long, value_name = AttachArg::Binary.value_name(), help = AttachArg::Binary.help())]
     pub binary: Option<PathBuf>,
-    /// Function to probe (uprobe, kprobe)
-    #[arg(long)]
+    #[arg(long, value_name = AttachArg::Symbol.value_name(), help = AttachArg::Symbol.help())]
     pub symbol: Option<String>,
-    /// Only this process (uprobe)
-    #[arg(long)]
+    #[arg(long, value_name = AttachArg::Pid.value_name(), help = AttachArg::Pid.help())]
     pub pid: Option<u32>,
-    /// Sampling frequency in Hz (perf_event)
-    #[arg(long)]
+    #[arg(long, value_name = AttachArg::Frequency.value_name(), help = AttachArg::Frequency.help(),
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub frequency: Option<u64>,
     /// XDP attach mode
     #[arg(long, value_enum, default_value_t = XdpAttachMode::Auto)]
@@ -334,7 +329,7 @@ fn render_records(records: &[Record]) -> String {
                 r.name.clone(),
                 format!("{}:{}", r.package, r.version),
                 a.program.clone(),
-                a.point.clone(),
+                a.point.to_string(),
                 a.id.map(|i| i.to_string()).unwrap_or_default(),
                 r.since.clone(),
                 held.clone(),
@@ -393,14 +388,16 @@ fn prepare(t: TargetArgs, verb: &str) -> Result<(package::Package, Option<Attach
         .iter()
         .map(|s| attach::parse_set(s))
         .collect::<Result<Vec<_>>>()?;
+    let flags = AttachFlags::default()
+        .with(AttachArg::Iface, t.iface)
+        .with(AttachArg::Direction, t.direction)
+        .with(AttachArg::Cgroup, t.cgroup.map(|c| c.display().to_string()))
+        .with(AttachArg::Binary, t.binary.map(|b| b.display().to_string()))
+        .with(AttachArg::Symbol, t.symbol)
+        .with(AttachArg::Pid, t.pid)
+        .with(AttachArg::Frequency, t.frequency);
     let opts = AttachOptions {
-        iface: t.iface,
-        direction: t.direction,
-        cgroup: t.cgroup,
-        binary: t.binary,
-        symbol: t.symbol,
-        pid: t.pid,
-        frequency: t.frequency,
+        flags,
         xdp_mode: t.xdp_mode,
         sets,
     };

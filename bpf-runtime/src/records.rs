@@ -15,7 +15,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use ebpf_kinds::ProgramType;
+use ebpf_kinds::{AttachPoint, Direction};
 use serde::{Deserialize, Serialize};
 
 use crate::attach::{Attached, Loaded};
@@ -505,25 +505,26 @@ pub fn gc(places: &Places) -> Result<Vec<String>> {
 /// keeps after its owner dies): tc filters of kernels without tcx. Returns
 /// what was done, or what the user should do.
 fn detach_orphan(a: &Attached, pid: u32) -> Option<String> {
-    let words: Vec<&str> = a.point.split_whitespace().collect();
-    match (a.ty, words.as_slice()) {
-        (ProgramType::Tc, ["tc", iface, dir]) => {
-            let ty = if *dir == "egress" {
-                aya::programs::TcAttachType::Egress
-            } else {
-                aya::programs::TcAttachType::Ingress
+    match &a.point {
+        AttachPoint::Tc { iface, direction } => {
+            let ty = match direction {
+                Direction::Ingress => aya::programs::TcAttachType::Ingress,
+                Direction::Egress => aya::programs::TcAttachType::Egress,
             };
             Some(
                 match aya::programs::tc::qdisc_detach_program(iface, ty, &a.program) {
-                    Ok(()) => format!("detached tc program `{}` from {iface} {dir}", a.program),
+                    Ok(()) => format!(
+                        "detached tc program `{}` from {iface} {direction}",
+                        a.program
+                    ),
                     Err(e) => format!(
-                        "could not detach tc program `{}` from {iface} {dir} ({e}); try `tc filter del dev {iface} {dir}`",
+                        "could not detach tc program `{}` from {iface} {direction} ({e}); try `tc filter del dev {iface} {direction}`",
                         a.program
                     ),
                 },
             )
         }
-        (ProgramType::Xdp, ["xdp", iface]) => Some(format!(
+        AttachPoint::Xdp { iface } => Some(format!(
             "xdp program `{}` of pid {pid} may still be attached to {iface} (this kernel has no XDP links); detach it with `ip link set dev {iface} xdp off`",
             a.program
         )),

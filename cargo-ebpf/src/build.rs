@@ -14,7 +14,6 @@ use std::time::Instant;
 use ebpf_kinds::classify_section;
 use serde::Serialize;
 
-use crate::arch::Arch;
 use crate::error::{Error, Result};
 use crate::fsutil::{files, mtime, write_atomic};
 use crate::lang::{self, Language};
@@ -22,6 +21,7 @@ use crate::manifest::{self, Manifest};
 use crate::new::is_bpf_source;
 use crate::tools;
 use crate::vmlinux;
+use ebpf_kinds::Arch;
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {

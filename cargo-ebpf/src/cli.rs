@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ebpf_kinds::ProgramType;
 
-use crate::arch::Arch;
 use crate::build::{self, BuildOptions};
 use crate::error::{Error, Result};
 use crate::lang::Language;
@@ -15,6 +14,7 @@ use crate::new::{self, InitOptions, NewOptions};
 use crate::package::{self, PackageOptions};
 use crate::templates::{self, Ci};
 use crate::{doctor, fsutil, remote, run, vmlinux};
+use ebpf_kinds::Arch;
 use ebpf_oci::images;
 
 /// `cargo ebpf ...` runs `cargo-ebpf ebpf ...`: the wrapper subcommand.
@@ -404,7 +404,7 @@ fn parse_type(s: &Option<String>) -> Result<Option<ProgramType>> {
 
 fn parse_arch(s: &Option<String>) -> Result<Arch> {
     s.as_deref()
-        .map(str::parse)
+        .map(|a| a.parse::<Arch>().map_err(Error::from))
         .transpose()
         .map(|a| a.unwrap_or_else(Arch::host))
 }
@@ -490,7 +490,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let arches = a
                 .arches
                 .iter()
-                .map(|s| s.parse())
+                .map(|s| s.parse::<Arch>().map_err(Error::from))
                 .collect::<Result<Vec<Arch>>>()?;
             let report = package::package(&PackageOptions {
                 dir,

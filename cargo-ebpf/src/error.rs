@@ -76,6 +76,12 @@ impl From<ebpf_oci::config::ConfigError> for Error {
     }
 }
 
+impl From<ebpf_kinds::UnknownArch> for Error {
+    fn from(e: ebpf_kinds::UnknownArch) -> Self {
+        Error::Usage(e.to_string())
+    }
+}
+
 impl From<ebpf_oci::auth::AuthError> for Error {
     fn from(e: ebpf_oci::auth::AuthError) -> Self {
         Error::Registry(e.into())

@@ -3,7 +3,6 @@
 //! The `cargo-ebpf` binary is a thin layer over this library: `cli` turns
 //! arguments into the option types here, and each command is one function.
 
-pub mod arch;
 pub mod build;
 pub mod cli;
 pub mod doctor;

@@ -139,11 +139,9 @@ impl Manifest {
         for p in &m.programs {
             let info = p.ty.info();
             for key in p.attach.keys() {
-                let known = info
-                    .args
-                    .iter()
-                    .chain(info.optional_args)
-                    .any(|a| a.name() == key);
+                let known = key
+                    .parse::<ebpf_kinds::AttachArg>()
+                    .is_ok_and(|a| info.arg(a).is_some());
                 if !known {
                     return Err(Error::Manifest {
                         path: path.to_path_buf(),
@@ -151,7 +149,7 @@ impl Manifest {
                             "program `{}`: `{key}` is not an attach argument of {} programs (they take: {})",
                             p.name,
                             info.name,
-                            arg_list(p.ty)
+                            info.arg_names()
                         ),
                     });
                 }
@@ -209,21 +207,6 @@ impl Manifest {
 
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("a manifest always serializes")
-    }
-}
-
-fn arg_list(ty: ProgramType) -> String {
-    let info = ty.info();
-    let all: Vec<&str> = info
-        .args
-        .iter()
-        .chain(info.optional_args)
-        .map(|a| a.name())
-        .collect();
-    if all.is_empty() {
-        "none".into()
-    } else {
-        all.join(", ")
     }
 }
 

@@ -10,10 +10,10 @@ use ebpf_oci::{Layout, store};
 use object::Object as _;
 use serde::Serialize;
 
-use crate::arch::Arch;
 use crate::build::{self, BuildOptions};
 use crate::error::{Error, Result};
 use crate::manifest::{self, Manifest};
+use ebpf_kinds::Arch;
 
 #[derive(Debug, Clone)]
 pub struct PackageOptions {

@@ -16,11 +16,11 @@ use std::path::{Path, PathBuf};
 
 use cargo_metadata::Message;
 
-use crate::arch::Arch;
 use crate::build::{Artifact, BuildOptions, Progress};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::tools;
+use ebpf_kinds::Arch;
 
 /// The toolchain that builds the eBPF crate.
 #[derive(Debug, Clone, PartialEq, Eq)]

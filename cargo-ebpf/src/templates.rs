@@ -10,7 +10,10 @@
 //!   the type's piece `<dir>` (partial `type_<dir>`): `main` is its user
 //!   space, Rust adds `ebpf` (kernel side) and `common` (shared types);
 //!   `<lang>/_*.hbs`: partials;
-//! - `programs.toml`: each template's programs and default attach arguments;
+//! - `types/<type>.toml`: each template's programs (their attach targets and
+//!   default attach arguments), variables, record type and run notes; the
+//!   section names and aya attributes are made from the targets by
+//!   `ebpf-kinds`;
 //! - `<lang>/unsupported.toml`: types a language cannot do, and why.
 //!
 //! File and directory names are templates too (`src/{{name}}.c.hbs`); the
@@ -53,20 +56,26 @@ pub struct RenderedFile {
     pub executable: bool,
 }
 
+/// `templates/types/<type>.toml`: what one type's template defines.
 #[derive(Debug, Deserialize)]
-struct TypePrograms {
+#[serde(deny_unknown_fields)]
+struct TypeTemplate {
     #[serde(default)]
     license: Option<String>,
     /// The C struct user space reads from maps or ring buffers.
     #[serde(default)]
     record_type: Option<String>,
+    /// How the generated user space runs, for the README.
+    run_notes: String,
+    #[serde(rename = "program")]
     programs: Vec<TemplateProgram>,
-    #[serde(default)]
+    #[serde(default, rename = "variable")]
     variables: Vec<TemplateVariable>,
 }
 
 /// A `.rodata` variable a template defines, for `[variable.NAME]` in ebpf.toml.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TemplateVariable {
     name: String,
     help: String,
@@ -74,19 +83,24 @@ struct TemplateVariable {
 
 /// A program a template defines, with its default attach arguments.
 #[derive(Debug, Clone, Deserialize)]
-pub struct TemplateProgram {
-    pub name: String,
-    pub section: String,
+#[serde(deny_unknown_fields)]
+struct TemplateProgram {
+    name: String,
+    /// What the section names after the type's prefix (`do_unlinkat`).
     #[serde(default)]
-    pub attach: BTreeMap<String, toml::Value>,
+    target: Option<String>,
+    #[serde(default)]
+    attach: BTreeMap<String, toml::Value>,
 }
 
-fn programs_table() -> BTreeMap<String, TypePrograms> {
+/// The template type file of `ty`.
+fn type_template_file(ty: ProgramType) -> Result<TypeTemplate> {
+    let path = format!("types/{}.toml", ty.name());
     let text = TEMPLATES
-        .get_file("programs.toml")
+        .get_file(&path)
         .and_then(File::contents_utf8)
-        .expect("templates/programs.toml is embedded");
-    toml::from_str(text).expect("templates/programs.toml is valid")
+        .ok_or_else(|| Error::usage(format!("no template programs for {ty}")))?;
+    toml::from_str(text).map_err(|e| template_err(&path)(e.to_string()))
 }
 
 /// Why `lang` has no template for `ty`, or `None` when it has one.
@@ -166,10 +180,9 @@ fn register_partials(hb: &mut Handlebars<'static>, dir: &str) -> Result<()> {
 /// The data every template sees.
 pub fn context(req: &Request) -> Result<serde_json::Value> {
     let info = req.ty.info();
-    let table = programs_table();
-    let entry = table
-        .get(info.name)
-        .ok_or_else(|| Error::usage(format!("no template programs for {}", info.name)))?;
+    let entry = type_template_file(req.ty)?;
+    let mut sections = serde_json::Map::new();
+    let mut aya_attributes = serde_json::Map::new();
     let programs: Vec<serde_json::Value> = entry
         .programs
         .iter()
@@ -180,8 +193,14 @@ pub fn context(req: &Request) -> Result<serde_json::Value> {
                 .map(|(k, v)| format!("{k} = {v}"))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let section = req.ty.section(p.target.as_deref());
+            sections.insert(p.name.clone(), section.clone().into());
+            aya_attributes.insert(
+                p.name.clone(),
+                req.ty.aya_attribute(p.target.as_deref()).into(),
+            );
             serde_json::json!({
-                "name": p.name, "section": p.section, "attach": p.attach,
+                "name": p.name, "section": section, "attach": p.attach,
                 "attach_toml": attach_toml,
             })
         })
@@ -213,6 +232,10 @@ pub fn context(req: &Request) -> Result<serde_json::Value> {
         "license_c": license_c,
         "license_len": license_c.len() + 1,
         "programs": programs,
+        // `SEC("{{sec.NAME}}")` in C, `{{aya.NAME}}` in Rust.
+        "sec": sections,
+        "aya": aya_attributes,
+        "run_notes": entry.run_notes,
         "run_args": run_args.join(" "),
         "events": info.output == ebpf_kinds::Output::Events,
         // Programs found through kernel BTF (fentry, fexit, lsm).
@@ -417,11 +440,16 @@ mod tests {
                     assert_eq!(p.ty, ty);
                     let s = ebpf_kinds::classify_section(p.section.as_deref().unwrap()).unwrap();
                     assert_eq!(s.ty, ty, "{}", p.name);
-                    for arg in ty.info().args {
+                    for spec in ty
+                        .info()
+                        .args
+                        .iter()
+                        .filter(|a| a.required && a.default.is_none())
+                    {
                         assert!(
-                            p.attach.contains_key(arg.name()),
+                            p.attach.contains_key(spec.arg.name()),
                             "{ty}: default for required `{}` missing",
-                            arg.name()
+                            spec.arg.name()
                         );
                     }
                 }

@@ -260,9 +260,9 @@ fn loader_error(e: aya_obj::ParseError) -> ObjectError {
     match e {
         aya_obj::ParseError::InvalidProgramSection { section } => {
             let hint = match classify_section(&section) {
-                Some(s) if s.ty.info().template_section != section => format!(
+                Some(s) if s.ty.section(s.target.as_deref()) != section => format!(
                     "name it `{}` as the {} template does",
-                    s.ty.info().template_section,
+                    s.ty.section(s.target.as_deref()),
                     s.ty.name()
                 ),
                 Some(s) => format!("it cannot load {} programs", s.ty.name()),

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 
+use ebpf_kinds::Arch;
 use ebpf_object::ObjectInfo;
 use oci_spec::image::{
     ANNOTATION_CREATED, ANNOTATION_DESCRIPTION, ANNOTATION_LICENSES, ANNOTATION_REVISION,
@@ -73,7 +74,7 @@ pub enum FormatError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Layer(#[from] layer::LayerError),
-    #[error("unsupported architecture `{0}` (known: x86_64, aarch64, riscv64, loongarch64, s390x)")]
+    #[error("unsupported architecture `{0}` (known: {known})", known = Arch::known())]
     UnknownArch(String),
     #[error("two platforms of one image are both {0}")]
     DuplicatePlatform(String),
@@ -89,21 +90,13 @@ type Result<T, E = FormatError> = std::result::Result<T, E>;
 
 /// The OCI architecture name (GOARCH) of a `uname -m` name.
 pub fn oci_arch(uname: &str) -> Option<&'static str> {
-    ARCHES.iter().find(|(u, _)| *u == uname).map(|(_, o)| *o)
+    Arch::from_uname(uname).map(Arch::oci)
 }
 
 /// The `uname -m` name of an OCI architecture name.
 pub fn uname_arch(oci: &str) -> Option<&'static str> {
-    ARCHES.iter().find(|(_, o)| *o == oci).map(|(u, _)| *u)
+    Arch::from_oci(oci).map(Arch::name)
 }
-
-const ARCHES: &[(&str, &str)] = &[
-    ("x86_64", "amd64"),
-    ("aarch64", "arm64"),
-    ("riscv64", "riscv64"),
-    ("loongarch64", "loong64"),
-    ("s390x", "s390x"),
-];
 
 /// The metadata document (layer 1): everything a user or the runtime needs
 /// to know about the package on one platform, without reading the ELF.

@@ -214,9 +214,13 @@ pub fn render_inspection(i: &Inspection) -> String {
                     )
                 })
                 .collect();
-            for a in info.args {
-                if !prog.attach.contains_key(a.name()) {
-                    args.push(format!("{}=<required>", a.name()));
+            for a in info
+                .args
+                .iter()
+                .filter(|a| a.required && a.default.is_none())
+            {
+                if !prog.attach.contains_key(a.arg.name()) {
+                    args.push(format!("{}=<required>", a.arg.name()));
                 }
             }
             let target = prog

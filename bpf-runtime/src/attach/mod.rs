@@ -1,9 +1,11 @@
 //! Loading a package's bytecode with aya and attaching every program by its
-//! type: the package's default attach arguments, overridden by flags.
-//! Everything loaded is owned by [`Loaded`]; dropping it detaches and
-//! unloads it all.
+//! type, with arguments resolved in [`args`]. Everything loaded is owned by
+//! [`Loaded`]; dropping it detaches and unloads it all.
 
-use std::os::fd::{FromRawFd, OwnedFd};
+mod args;
+mod net;
+
+use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 use aya::programs::{
@@ -14,8 +16,11 @@ use aya::programs::{
     uprobe::UProbeScope,
 };
 use aya::{Btf, Ebpf, EbpfLoader};
-use ebpf_kinds::ProgramType;
+use ebpf_kinds::{AttachArg, AttachPoint, Direction, ProgramType};
 use ebpf_object::ProgramInfo;
+
+pub use args::{AttachFlags, ProgramArgs};
+use net::{check_iface, packet_socket};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, RuntimeError};
@@ -33,17 +38,11 @@ pub enum XdpAttachMode {
     Native,
 }
 
-/// Attach arguments from the command line; each overrides the package's
-/// default for every program that takes it.
+/// How to load and attach a package: the command line's attach arguments,
+/// the XDP mode and the variables to set.
 #[derive(Debug, Clone, Default)]
 pub struct AttachOptions {
-    pub iface: Option<String>,
-    pub direction: Option<String>,
-    pub cgroup: Option<PathBuf>,
-    pub binary: Option<PathBuf>,
-    pub symbol: Option<String>,
-    pub pid: Option<u32>,
-    pub frequency: Option<u64>,
+    pub flags: AttachFlags,
     pub xdp_mode: XdpAttachMode,
     /// `--set NAME=VALUE` for `.rodata` variables.
     pub sets: Vec<(String, String)>,
@@ -56,7 +55,7 @@ pub struct Attached {
     #[serde(rename = "type")]
     pub ty: ProgramType,
     /// Where: `xdp lo`, `tracepoint sched/sched_process_exec`, ...
-    pub point: String,
+    pub point: AttachPoint,
     /// The kernel's program id.
     pub id: Option<u32>,
     /// The kernel's ids of the `bpf_link`s that attach it; empty where the
@@ -80,38 +79,6 @@ pub fn parse_set(s: &str) -> Result<(String, String)> {
         _ => Err(RuntimeError::usage(format!(
             "invalid --set `{s}`: write NAME=VALUE"
         ))),
-    }
-}
-
-impl AttachOptions {
-    /// The value of attach argument `name` for program `p`.
-    fn arg(&self, p: &ProgramInfo, name: &str) -> Option<String> {
-        let flag = match name {
-            "iface" => self.iface.clone(),
-            "direction" => self.direction.clone(),
-            "cgroup" => self.cgroup.as_ref().map(|c| c.display().to_string()),
-            "binary" => self.binary.as_ref().map(|c| c.display().to_string()),
-            "symbol" => self.symbol.clone(),
-            "pid" => self.pid.map(|p| p.to_string()),
-            "frequency" => self.frequency.map(|f| f.to_string()),
-            _ => None,
-        };
-        flag.or_else(|| {
-            p.attach.get(name).map(|v| match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-        })
-    }
-
-    fn required(&self, p: &ProgramInfo, name: &str) -> Result<String> {
-        self.arg(p, name).ok_or_else(|| {
-            RuntimeError::usage(format!(
-                "program `{}` ({}) needs --{name}: the package has no default for it",
-                p.name,
-                p.ty.name()
-            ))
-        })
     }
 }
 
@@ -260,12 +227,19 @@ fn attach_one(
     p: &ProgramInfo,
     opts: &AttachOptions,
     btf: &mut Option<Btf>,
-) -> Result<(String, Option<OwnedFd>)> {
+) -> Result<(AttachPoint, Option<OwnedFd>)> {
     let name = p.name.as_str();
     let target = p.target.clone().unwrap_or_default();
-    // Arguments are resolved before the program is borrowed from `ebpf`.
-    let iface = opts.arg(p, "iface");
-    let direction = opts.arg(p, "direction");
+    let args = ProgramArgs::new(p, &opts.flags);
+    // Arguments are resolved (and checked) before the program is borrowed
+    // from `ebpf`, and before anything is loaded.
+    let needs = |arg| p.ty.info().arg(arg).is_some_and(|s| s.required);
+    let iface = if needs(AttachArg::Iface) {
+        Some(args.require(AttachArg::Iface)?)
+    } else {
+        None
+    };
+    let direction = args.direction()?;
     let prog = ebpf.program_mut(name).ok_or_else(|| {
         RuntimeError::kernel(format!("find program `{name}`"), "it is not in the object")
     })?;
@@ -278,9 +252,22 @@ fn attach_one(
             r.map_err(|e| program_error(format!("use `{name}`"), name, e))?
         }};
     }
+    // fentry, fexit and lsm find their target in the kernel's BTF, parsed
+    // once for all of them.
+    macro_rules! btf_typed {
+        ($t:ty) => {{
+            let btf = kernel_btf(btf)?;
+            let prog = ebpf.program_mut(name).expect("found above");
+            let r: std::result::Result<&mut $t, ProgramError> = prog.try_into();
+            (
+                r.map_err(|e| program_error(format!("use `{name}`"), name, e))?,
+                btf,
+            )
+        }};
+    }
     match p.ty {
         ProgramType::Xdp => {
-            let iface = iface.ok_or_else(|| missing(p, "iface"))?;
+            let iface = iface.expect("xdp requires --iface");
             let mode = match opts.xdp_mode {
                 XdpAttachMode::Auto => XdpMode::Default,
                 XdpAttachMode::Skb => XdpMode::Skb,
@@ -291,26 +278,21 @@ fn attach_one(
             check_iface(&iface)?;
             x.attach(&iface, mode)
                 .map_err(attach_err(format!("interface {iface}")))?;
-            Ok((format!("xdp {iface}"), None))
+            Ok((AttachPoint::Xdp { iface }, None))
         }
         ProgramType::Tc => {
-            let iface = iface.ok_or_else(|| missing(p, "iface"))?;
+            let iface = iface.expect("tc requires --iface");
             check_iface(&iface)?;
-            let dir = direction.unwrap_or_else(|| "ingress".into());
-            let attach_type = match dir.as_str() {
-                "ingress" => TcAttachType::Ingress,
-                "egress" => TcAttachType::Egress,
-                other => {
-                    return Err(RuntimeError::usage(format!(
-                        "invalid --direction `{other}`: ingress or egress"
-                    )));
-                }
+            let direction = direction.expect("tc has a default direction");
+            let attach_type = match direction {
+                Direction::Ingress => TcAttachType::Ingress,
+                Direction::Egress => TcAttachType::Egress,
             };
             let c = typed!(SchedClassifier);
             c.load().map_err(load_err)?;
             c.attach(&iface, attach_type)
-                .map_err(attach_err(format!("{iface} {dir}")))?;
-            Ok((format!("tc {iface} {dir}"), None))
+                .map_err(attach_err(format!("{iface} {direction}")))?;
+            Ok((AttachPoint::Tc { iface, direction }, None))
         }
         ProgramType::Tracepoint => {
             let (category, event) = target.split_once('/').ok_or_else(|| {
@@ -322,107 +304,107 @@ fn attach_one(
             t.load().map_err(load_err)?;
             t.attach(category, event)
                 .map_err(attach_err(format!("tracepoint {target}")))?;
-            Ok((format!("tracepoint {target}"), None))
+            Ok((
+                AttachPoint::Tracepoint {
+                    category: category.into(),
+                    name: event.into(),
+                },
+                None,
+            ))
         }
         ProgramType::RawTracepoint => {
             let t = typed!(RawTracePoint);
             t.load().map_err(load_err)?;
             t.attach(&target)
                 .map_err(attach_err(format!("raw tracepoint {target}")))?;
-            Ok((format!("raw_tracepoint {target}"), None))
+            Ok((AttachPoint::RawTracepoint { name: target }, None))
         }
         ProgramType::Kprobe | ProgramType::Kretprobe => {
-            let symbol = opts
-                .symbol
-                .clone()
-                .or_else(|| Some(target.clone()).filter(|t| !t.is_empty()))
-                .ok_or_else(|| missing(p, "symbol"))?;
+            let function = args.require(AttachArg::Symbol)?;
             let k = typed!(KProbe);
             k.load().map_err(load_err)?;
-            k.attach(&symbol, 0)
-                .map_err(attach_err(format!("kernel function {symbol}")))?;
-            Ok((format!("{} {symbol}", p.ty.name()), None))
+            k.attach(&function, 0)
+                .map_err(attach_err(format!("kernel function {function}")))?;
+            let ret = p.ty == ProgramType::Kretprobe;
+            Ok((AttachPoint::Kprobe { function, ret }, None))
         }
         ProgramType::Uprobe | ProgramType::Uretprobe => {
-            let binary = opts.required(p, "binary")?;
-            let symbol = opts.required(p, "symbol")?;
-            let scope = match opts.arg(p, "pid").and_then(|s| s.parse::<u32>().ok()) {
-                Some(pid) => std::num::NonZeroU32::new(pid)
-                    .map(UProbeScope::OneProcess)
-                    .unwrap_or(UProbeScope::AllProcesses),
+            let binary = PathBuf::from(args.require(AttachArg::Binary)?);
+            let symbol = args.require(AttachArg::Symbol)?;
+            let scope = match args.pid()?.and_then(std::num::NonZeroU32::new) {
+                Some(pid) => UProbeScope::OneProcess(pid),
                 None => UProbeScope::AllProcesses,
             };
-            if !std::path::Path::new(&binary).exists() {
+            if !binary.exists() {
                 return Err(RuntimeError::usage(format!(
-                    "--binary {binary}: no such file"
+                    "--binary {}: no such file",
+                    binary.display()
                 )));
             }
             let u = typed!(UProbe);
             u.load().map_err(load_err)?;
             u.attach(symbol.as_str(), &binary, scope)
-                .map_err(attach_err(format!("{binary}:{symbol}")))?;
-            Ok((format!("{} {binary}:{symbol}", p.ty.name()), None))
+                .map_err(attach_err(format!("{}:{symbol}", binary.display())))?;
+            let ret = p.ty == ProgramType::Uretprobe;
+            Ok((
+                AttachPoint::Uprobe {
+                    binary,
+                    symbol,
+                    ret,
+                },
+                None,
+            ))
         }
         ProgramType::Fentry => {
-            let btf = kernel_btf(btf)?;
-            let f: &mut FEntry = {
-                let prog = ebpf.program_mut(name).expect("found above");
-                prog.try_into()
-                    .map_err(|e| program_error(format!("use `{name}`"), name, e))?
-            };
+            let (f, btf): (&mut FEntry, _) = btf_typed!(FEntry);
             f.load(&target, btf).map_err(load_err)?;
             f.attach().map_err(attach_err(format!("fentry {target}")))?;
-            Ok((format!("fentry {target}"), None))
+            Ok((AttachPoint::Fentry { function: target }, None))
         }
         ProgramType::Fexit => {
-            let btf = kernel_btf(btf)?;
-            let f: &mut FExit = {
-                let prog = ebpf.program_mut(name).expect("found above");
-                prog.try_into()
-                    .map_err(|e| program_error(format!("use `{name}`"), name, e))?
-            };
+            let (f, btf): (&mut FExit, _) = btf_typed!(FExit);
             f.load(&target, btf).map_err(load_err)?;
             f.attach().map_err(attach_err(format!("fexit {target}")))?;
-            Ok((format!("fexit {target}"), None))
+            Ok((AttachPoint::Fexit { function: target }, None))
         }
         ProgramType::Lsm => {
-            let btf = kernel_btf(btf)?;
-            let l: &mut Lsm = {
-                let prog = ebpf.program_mut(name).expect("found above");
-                prog.try_into()
-                    .map_err(|e| program_error(format!("use `{name}`"), name, e))?
-            };
+            let (l, btf): (&mut Lsm, _) = btf_typed!(Lsm);
             l.load(&target, btf).map_err(load_err)?;
             l.attach()
                 .map_err(attach_err(format!("LSM hook {target}")))?;
-            Ok((format!("lsm {target}"), None))
+            Ok((AttachPoint::Lsm { hook: target }, None))
         }
         ProgramType::CgroupSkb => {
-            let cgroup = opts
-                .arg(p, "cgroup")
-                .unwrap_or_else(|| "/sys/fs/cgroup".into());
+            let cgroup = PathBuf::from(args.require(AttachArg::Cgroup)?);
             let c = typed!(CgroupSkb);
-            let attach_type = match (c.expected_attach_type(), direction.as_deref()) {
+            let attach_type = match (c.expected_attach_type(), direction) {
                 (Some(t), _) => *t,
-                (None, Some("ingress")) => CgroupSkbAttachType::Ingress,
-                (None, _) => CgroupSkbAttachType::Egress,
+                (None, Some(Direction::Ingress)) => CgroupSkbAttachType::Ingress,
+                (None, Some(Direction::Egress)) => CgroupSkbAttachType::Egress,
+                (None, None) => {
+                    return Err(RuntimeError::usage(format!(
+                        "program `{name}` (cgroup_skb) needs --direction: its section `{}` names none",
+                        p.section
+                    )));
+                }
             };
             let dir = std::fs::File::open(&cgroup).map_err(|e| {
                 RuntimeError::usage(format!(
-                    "--cgroup {cgroup}: {e}; give a cgroup v2 directory"
+                    "--cgroup {}: {e}; give a cgroup v2 directory",
+                    cgroup.display()
                 ))
             })?;
             c.load().map_err(load_err)?;
             c.attach(&dir, attach_type, CgroupAttachMode::AllowMultiple)
-                .map_err(attach_err(format!("cgroup {cgroup}")))?;
-            let dir_name = match attach_type {
-                CgroupSkbAttachType::Ingress => "ingress",
-                CgroupSkbAttachType::Egress => "egress",
+                .map_err(attach_err(format!("cgroup {}", cgroup.display())))?;
+            let direction = match attach_type {
+                CgroupSkbAttachType::Ingress => Direction::Ingress,
+                CgroupSkbAttachType::Egress => Direction::Egress,
             };
-            Ok((format!("cgroup_skb {cgroup} {dir_name}"), None))
+            Ok((AttachPoint::CgroupSkb { cgroup, direction }, None))
         }
         ProgramType::SocketFilter => {
-            let iface = iface.ok_or_else(|| missing(p, "iface"))?;
+            let iface = iface.expect("socket_filter requires --iface");
             let index = check_iface(&iface)?;
             let socket = packet_socket(index)
                 .map_err(|e| RuntimeError::kernel(format!("open a packet socket on {iface}"), e))?;
@@ -430,13 +412,10 @@ fn attach_one(
             s.load().map_err(load_err)?;
             s.attach(&socket)
                 .map_err(attach_err(format!("a packet socket on {iface}")))?;
-            Ok((format!("socket_filter {iface}"), Some(socket)))
+            Ok((AttachPoint::SocketFilter { iface }, Some(socket)))
         }
         ProgramType::PerfEvent => {
-            let freq = opts
-                .arg(p, "frequency")
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(99);
+            let frequency = args.frequency()?;
             let pe = typed!(PerfEvent);
             pe.load().map_err(load_err)?;
             let cpus = aya::util::online_cpus()
@@ -445,85 +424,16 @@ fn attach_one(
                 pe.attach(
                     PerfEventConfig::Software(SoftwareEvent::CpuClock),
                     PerfEventScope::AllProcessesOneCpu { cpu: *cpu },
-                    SamplePolicy::Frequency(freq),
+                    SamplePolicy::Frequency(frequency),
                     false,
                 )
                 .map_err(attach_err(format!("the CPU clock of CPU {cpu}")))?;
             }
-            Ok((
-                format!("perf_event cpu-clock {freq} Hz on {} CPUs", cpus.len()),
-                None,
-            ))
+            let cpus = cpus.len();
+            Ok((AttachPoint::PerfEvent { frequency, cpus }, None))
         }
         ProgramType::Usdt => Err(RuntimeError::usage(format!(
             "program `{name}` is a USDT probe, which aya (and so bpf-runtime) cannot attach yet"
         ))),
     }
-}
-
-fn missing(p: &ProgramInfo, arg: &str) -> RuntimeError {
-    RuntimeError::usage(format!(
-        "program `{}` ({}) needs --{arg}: the package has no default for it",
-        p.name,
-        p.ty.name()
-    ))
-}
-
-/// The index of network interface `iface`, or a usage error naming the
-/// interfaces there are.
-fn check_iface(iface: &str) -> Result<u32> {
-    let c = std::ffi::CString::new(iface)
-        .map_err(|_| RuntimeError::usage(format!("invalid interface name `{iface}`")))?;
-    // SAFETY: a valid NUL-terminated string.
-    let index = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    if index == 0 {
-        let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        return Err(RuntimeError::usage(format!(
-            "no network interface `{iface}` (this host has {})",
-            names.join(", ")
-        )));
-    }
-    Ok(index)
-}
-
-/// A raw packet socket bound to interface `index`, for socket filters.
-fn packet_socket(index: u32) -> std::io::Result<OwnedFd> {
-    let proto = (libc::ETH_P_ALL as u16).to_be();
-    // SAFETY: plain syscalls; the fd is owned right after.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_PACKET,
-            libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            i32::from(proto),
-        )
-    };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a new, valid descriptor.
-    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: sockaddr_ll is plain data; zero is a valid start.
-    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    addr.sll_family = libc::AF_PACKET as u16;
-    addr.sll_protocol = proto;
-    addr.sll_ifindex = index as i32;
-    // SAFETY: addr is a valid sockaddr_ll of the given size.
-    let r = unsafe {
-        libc::bind(
-            fd,
-            (&addr as *const libc::sockaddr_ll).cast(),
-            std::mem::size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(owned)
 }

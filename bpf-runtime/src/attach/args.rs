@@ -1,0 +1,288 @@
+//! The one place attach arguments are resolved: the command line's value,
+//! else the package's default (`[program.attach]` in its ebpf.toml), else
+//! what the program's section names, else the program type's own default
+//! (`ebpf-kinds`). Every value is checked for its form wherever it came
+//! from, so a typo in a package is refused as surely as one on the
+//! command line.
+
+use std::collections::BTreeMap;
+
+use ebpf_kinds::{AttachArg, Direction, ProgramType};
+use ebpf_object::ProgramInfo;
+
+use crate::error::{Result, RuntimeError};
+
+/// Attach arguments given on the command line; each overrides the
+/// package's default for every program that takes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttachFlags(BTreeMap<AttachArg, String>);
+
+impl AttachFlags {
+    /// Sets `arg` when `value` is given.
+    pub fn with(mut self, arg: AttachArg, value: Option<impl ToString>) -> Self {
+        if let Some(v) = value {
+            self.0.insert(arg, v.to_string());
+        }
+        self
+    }
+}
+
+/// Where a resolved value came from, for messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Flag,
+    Package,
+    Section,
+    Kind,
+}
+
+/// The attach arguments of one program.
+pub struct ProgramArgs<'a> {
+    program: &'a ProgramInfo,
+    flags: &'a AttachFlags,
+}
+
+impl<'a> ProgramArgs<'a> {
+    pub fn new(program: &'a ProgramInfo, flags: &'a AttachFlags) -> Self {
+        ProgramArgs { program, flags }
+    }
+
+    fn resolve(&self, arg: AttachArg) -> Option<(String, Source)> {
+        if let Some(v) = self.flags.0.get(&arg) {
+            return Some((v.clone(), Source::Flag));
+        }
+        if let Some(v) = self.program.attach.get(arg.name()) {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            return Some((text, Source::Package));
+        }
+        if let Some(v) = from_section(self.program.ty, self.program.target.as_deref(), arg) {
+            return Some((v, Source::Section));
+        }
+        let spec = self.program.ty.info().arg(arg)?;
+        spec.default.map(|d| (d.to_string(), Source::Kind))
+    }
+
+    /// The value of `arg`, if anything gives one; checked for its form.
+    pub fn get(&self, arg: AttachArg) -> Result<Option<String>> {
+        let Some((value, source)) = self.resolve(arg) else {
+            return Ok(None);
+        };
+        arg.check(&value).map_err(|why| {
+            RuntimeError::usage(match source {
+                Source::Flag => why,
+                Source::Package => format!(
+                    "program `{}`: the package's default {why}; override it with --{}",
+                    self.program.name,
+                    arg.name()
+                ),
+                Source::Section | Source::Kind => format!(
+                    "program `{}`: section `{}` gives {why}",
+                    self.program.name, self.program.section
+                ),
+            })
+        })?;
+        Ok(Some(value))
+    }
+
+    /// The value of `arg`, which the program cannot attach without.
+    pub fn require(&self, arg: AttachArg) -> Result<String> {
+        self.get(arg)?.ok_or_else(|| {
+            RuntimeError::usage(format!(
+                "program `{}` ({}) needs --{}: the package has no default for it",
+                self.program.name,
+                self.program.ty.name(),
+                arg.name()
+            ))
+        })
+    }
+
+    pub fn direction(&self) -> Result<Option<Direction>> {
+        Ok(self
+            .get(AttachArg::Direction)?
+            .map(|d| d.parse().expect("checked")))
+    }
+
+    pub fn pid(&self) -> Result<Option<u32>> {
+        Ok(self
+            .get(AttachArg::Pid)?
+            .map(|p| p.parse().expect("checked")))
+    }
+
+    pub fn frequency(&self) -> Result<u64> {
+        Ok(self
+            .require(AttachArg::Frequency)?
+            .parse()
+            .expect("checked"))
+    }
+}
+
+/// What a section name says about an argument: `kprobe/do_unlinkat` names
+/// the symbol, `uprobe//bin/bash:readline` the binary and the symbol,
+/// `tcx/ingress` and `cgroup_skb/egress` the direction.
+fn from_section(ty: ProgramType, target: Option<&str>, arg: AttachArg) -> Option<String> {
+    let target = target.filter(|t| !t.is_empty())?;
+    use ProgramType::*;
+    match (ty, arg) {
+        (Kprobe | Kretprobe, AttachArg::Symbol) => Some(target.to_string()),
+        (Uprobe | Uretprobe, AttachArg::Binary) => target.rsplit_once(':').map(|(b, _)| b.into()),
+        (Uprobe | Uretprobe, AttachArg::Symbol) => target.rsplit_once(':').map(|(_, s)| s.into()),
+        (Tc | CgroupSkb, AttachArg::Direction) if target.parse::<Direction>().is_ok() => {
+            Some(target.to_string())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(ty: ProgramType, section: &str, attach: serde_json::Value) -> ProgramInfo {
+        let target = ebpf_kinds::classify_section(section).and_then(|s| s.target);
+        ProgramInfo {
+            name: "p".into(),
+            section: section.into(),
+            ty,
+            target,
+            attach: serde_json::from_value(attach).unwrap(),
+        }
+    }
+
+    #[test]
+    fn flag_beats_package_beats_section_beats_kind() {
+        let p = program(
+            ProgramType::Tc,
+            "tcx/egress",
+            serde_json::json!({"iface": "eth0"}),
+        );
+        let none = AttachFlags::default();
+        let args = ProgramArgs::new(&p, &none);
+        assert_eq!(args.require(AttachArg::Iface).unwrap(), "eth0");
+        assert_eq!(args.direction().unwrap(), Some(Direction::Egress));
+
+        let flags = AttachFlags::default()
+            .with(AttachArg::Iface, Some("lo"))
+            .with(AttachArg::Direction, Some("ingress"));
+        let args = ProgramArgs::new(&p, &flags);
+        assert_eq!(args.require(AttachArg::Iface).unwrap(), "lo");
+        assert_eq!(args.direction().unwrap(), Some(Direction::Ingress));
+
+        // No section direction, no package default: the kind's (ingress).
+        let p = program(ProgramType::Tc, "classifier", serde_json::json!({}));
+        let args = ProgramArgs::new(&p, &none);
+        assert_eq!(args.direction().unwrap(), Some(Direction::Ingress));
+    }
+
+    #[test]
+    fn kprobe_takes_the_packages_symbol() {
+        // The package's default wins over the function the section names
+        // (it was ignored, and then reported missing without a section).
+        let p = program(
+            ProgramType::Kprobe,
+            "kprobe/do_unlinkat",
+            serde_json::json!({"symbol": "vfs_unlink"}),
+        );
+        let none = AttachFlags::default();
+        assert_eq!(
+            ProgramArgs::new(&p, &none)
+                .require(AttachArg::Symbol)
+                .unwrap(),
+            "vfs_unlink"
+        );
+        let p = program(
+            ProgramType::Kprobe,
+            "kprobe",
+            serde_json::json!({"symbol": "vfs_unlink"}),
+        );
+        assert_eq!(
+            ProgramArgs::new(&p, &none)
+                .require(AttachArg::Symbol)
+                .unwrap(),
+            "vfs_unlink"
+        );
+        let p = program(
+            ProgramType::Kprobe,
+            "kprobe/do_unlinkat",
+            serde_json::json!({}),
+        );
+        assert_eq!(
+            ProgramArgs::new(&p, &none)
+                .require(AttachArg::Symbol)
+                .unwrap(),
+            "do_unlinkat"
+        );
+        let p = program(ProgramType::Kprobe, "kprobe", serde_json::json!({}));
+        let e = ProgramArgs::new(&p, &none)
+            .require(AttachArg::Symbol)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "program `p` (kprobe) needs --symbol: the package has no default for it"
+        );
+    }
+
+    #[test]
+    fn a_direction_typo_is_refused_wherever_it_comes_from() {
+        let p = program(
+            ProgramType::CgroupSkb,
+            "cgroup/skb",
+            serde_json::json!({"direction": "egres"}),
+        );
+        let none = AttachFlags::default();
+        let e = ProgramArgs::new(&p, &none)
+            .direction()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "program `p`: the package's default invalid --direction `egres`: ingress or egress; override it with --direction"
+        );
+        let p = program(ProgramType::CgroupSkb, "cgroup/skb", serde_json::json!({}));
+        assert_eq!(ProgramArgs::new(&p, &none).direction().unwrap(), None);
+    }
+
+    #[test]
+    fn uprobe_sections_name_binary_and_symbol() {
+        let p = program(
+            ProgramType::Uprobe,
+            "uprobe//usr/lib/libc.so.6:malloc",
+            serde_json::json!({}),
+        );
+        let none = AttachFlags::default();
+        let args = ProgramArgs::new(&p, &none);
+        assert_eq!(
+            args.require(AttachArg::Binary).unwrap(),
+            "/usr/lib/libc.so.6"
+        );
+        assert_eq!(args.require(AttachArg::Symbol).unwrap(), "malloc");
+        assert_eq!(args.pid().unwrap(), None);
+    }
+
+    #[test]
+    fn kind_defaults_and_checked_numbers() {
+        let p = program(ProgramType::PerfEvent, "perf_event", serde_json::json!({}));
+        let none = AttachFlags::default();
+        assert_eq!(ProgramArgs::new(&p, &none).frequency().unwrap(), 99);
+        let p = program(
+            ProgramType::PerfEvent,
+            "perf_event",
+            serde_json::json!({"frequency": 0}),
+        );
+        assert!(ProgramArgs::new(&p, &none).frequency().is_err());
+        let p = program(
+            ProgramType::CgroupSkb,
+            "cgroup_skb/ingress",
+            serde_json::json!({}),
+        );
+        assert_eq!(
+            ProgramArgs::new(&p, &none)
+                .require(AttachArg::Cgroup)
+                .unwrap(),
+            "/sys/fs/cgroup"
+        );
+    }
+}
