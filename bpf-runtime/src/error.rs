@@ -3,15 +3,8 @@
 
 use std::path::PathBuf;
 
-/// Exit codes, stable for scripts and service managers.
-pub mod exit {
-    /// Something failed (I/O, the kernel refused, a registry failed).
-    pub const FAILURE: i32 = 1;
-    /// The command line or a reference is invalid.
-    pub const USAGE: i32 = 2;
-    /// The kernel lacks something the package needs.
-    pub const UNSUPPORTED: i32 = 3;
-}
+/// Exit codes, the same as cargo-ebpf's (`ebpf_cli::exit`).
+pub use ebpf_cli::exit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -65,15 +58,12 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     pub fn exit_code(&self) -> i32 {
-        use ebpf_oci::StoreError::*;
         match self {
             RuntimeError::Usage(_) | RuntimeError::WrongArch { .. } => exit::USAGE,
-            RuntimeError::Store(UnknownTag(_) | InvalidTag(_)) => exit::USAGE,
-            RuntimeError::Registry(
-                ebpf_oci::registry::RegistryError::InvalidReference { .. }
-                | ebpf_oci::registry::RegistryError::NoPlatform { .. },
-            ) => exit::USAGE,
-            RuntimeError::KernelLacks { .. } => exit::UNSUPPORTED,
+            RuntimeError::KernelLacks { .. } => exit::MISSING,
+            RuntimeError::Store(e) => exit::store(e),
+            RuntimeError::Image(e) => exit::format(e),
+            RuntimeError::Registry(e) => exit::registry(e),
             _ => exit::FAILURE,
         }
     }

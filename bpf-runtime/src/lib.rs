@@ -9,6 +9,7 @@
 
 pub mod attach;
 pub mod cli;
+pub mod commands;
 pub mod error;
 pub mod kernel;
 pub mod maps;

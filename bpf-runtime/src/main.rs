@@ -1,9 +1,7 @@
 //! `bpf-runtime`: parse, run, exit with the command's code.
 
-use clap::Parser;
-
 fn main() {
-    let cli = bpf_runtime::cli::Cli::parse();
+    let cli = bpf_runtime::cli::parse();
     match bpf_runtime::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

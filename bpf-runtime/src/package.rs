@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use ebpf_object::ObjectInfo;
 use ebpf_oci::config::Config;
 use ebpf_oci::format::{self, LayerRole};
+use ebpf_oci::reference::is_registry_reference;
 use ebpf_oci::registry::{self, Options, Quiet, Session};
 use ebpf_oci::store::{self, Source};
 use ebpf_oci::{Layout, StoreError};
@@ -42,14 +43,6 @@ pub struct Package {
     pub digest: Option<String>,
 }
 
-/// Whether `spec` is a registry reference (`host[:port]/repo...`).
-fn is_remote(spec: &str) -> bool {
-    match spec.split_once('/') {
-        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
-        None => false,
-    }
-}
-
 /// Opens what `spec` names. `store` is the local store; `transport` says
 /// how to reach a registry if one must be asked; the user space is read
 /// only `with_userspace`.
@@ -70,8 +63,8 @@ pub fn open(
             .and_then(|l| l.resolve(tag))
             .is_ok();
         let fetch = match pull {
-            PullPolicy::Always => is_remote(tag),
-            PullPolicy::IfNotPresent => !present && is_remote(tag),
+            PullPolicy::Always => is_registry_reference(tag),
+            PullPolicy::IfNotPresent => !present && is_registry_reference(tag),
             PullPolicy::Never => false,
         };
         if fetch {
@@ -87,7 +80,7 @@ pub fn open(
                 std::sync::Arc::new(Quiet),
             )?;
             eprintln!("pulled {} ({})", report.reference, report.digest);
-        } else if !present && pull == PullPolicy::Never && is_remote(tag) {
+        } else if !present && pull == PullPolicy::Never && is_registry_reference(tag) {
             return Err(RuntimeError::usage(format!(
                 "{tag} is not in the store {} and --pull never forbids fetching it",
                 store_path.display()

@@ -36,20 +36,20 @@ const CRASH_ENV: &str = "BPF_RUNTIME_TEST_CRASH";
 /// Where records and pins live; `BPF_RUNTIME_BPFFS` and
 /// `BPF_RUNTIME_STATE` move them (a second runtime, tests).
 #[derive(Debug, Clone)]
-pub struct Places {
+pub struct StateDirs {
     pub bpffs: PathBuf,
     pub state: PathBuf,
 }
 
-impl Places {
-    pub fn from_env() -> Places {
+impl StateDirs {
+    pub fn from_env() -> StateDirs {
         let var = |name, default: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(default))
         };
-        Places {
+        StateDirs {
             bpffs: var("BPF_RUNTIME_BPFFS", "/sys/fs/bpf/bpf-runtime"),
             state: var("BPF_RUNTIME_STATE", "/run/bpf-runtime"),
         }
@@ -173,7 +173,7 @@ impl Drop for RunRecord {
 }
 
 /// Records a `run` for `list`, `unload` and `gc`.
-pub fn record_run(places: &Places, pkg: &Package, loaded: &Loaded) -> Result<RunRecord> {
+pub fn record_run(dirs: &StateDirs, pkg: &Package, loaded: &Loaded) -> Result<RunRecord> {
     let pid = std::process::id();
     let start = process_start(pid).unwrap_or_default();
     let record = Record::new(
@@ -182,12 +182,12 @@ pub fn record_run(places: &Places, pkg: &Package, loaded: &Loaded) -> Result<Run
         loaded,
         Held::Process { pid, start },
     );
-    let path = write_record(places, &record)?;
+    let path = write_record(dirs, &record)?;
     Ok(RunRecord { path })
 }
 
-fn write_record(places: &Places, record: &Record) -> Result<PathBuf> {
-    let path = places.record_path(&record.file());
+fn write_record(dirs: &StateDirs, record: &Record) -> Result<PathBuf> {
+    let path = dirs.record_path(&record.file());
     let text = serde_json::to_vec_pretty(record).expect("a record serializes");
     ebpf_oci::fs::write_atomic(&path, &text, 0o644, false).map_err(|e| RuntimeError::Io {
         action: e.action,
@@ -198,11 +198,11 @@ fn write_record(places: &Places, record: &Record) -> Result<PathBuf> {
 }
 
 /// Every record, sorted by name.
-pub fn list(places: &Places) -> Result<Vec<Record>> {
-    let dir = match std::fs::read_dir(&places.state) {
+pub fn list(dirs: &StateDirs) -> Result<Vec<Record>> {
+    let dir = match std::fs::read_dir(&dirs.state) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(RuntimeError::io("read", &places.state)(e)),
+        Err(e) => return Err(RuntimeError::io("read", &dirs.state)(e)),
     };
     let mut records = Vec::new();
     for entry in dir.flatten() {
@@ -263,17 +263,17 @@ fn on_bpffs(dir: &Path) -> bool {
 /// Checks that `load` can pin under `name`: a valid name, not taken, on
 /// bpffs. `load` asks before loading anything, and [`pin`] again under
 /// the lock.
-pub fn check_free(places: &Places, name: &str) -> Result<()> {
+pub fn check_free(dirs: &StateDirs, name: &str) -> Result<()> {
     check_name(name)?;
-    if places.record_path(name).exists() || places.bpffs.join(name).exists() {
+    if dirs.record_path(name).exists() || dirs.bpffs.join(name).exists() {
         return Err(RuntimeError::usage(format!(
             "`{name}` is already loaded; `bpf-runtime unload {name}` first, or choose another --name"
         )));
     }
-    if !on_bpffs(&places.bpffs) {
+    if !on_bpffs(&dirs.bpffs) {
         return Err(RuntimeError::usage(format!(
             "{} is not on a BPF filesystem; mount one (`mount -t bpf bpf /sys/fs/bpf`) or set BPF_RUNTIME_BPFFS",
-            places.bpffs.display()
+            dirs.bpffs.display()
         )));
     }
     Ok(())
@@ -282,10 +282,10 @@ pub fn check_free(places: &Places, name: &str) -> Result<()> {
 /// Pins `loaded` under `<bpffs>/<name>/` and records it, so it stays after
 /// this process exits. On failure nothing is pinned or recorded (and the
 /// caller's `loaded` unloads everything when dropped).
-pub fn pin(places: &Places, name: &str, pkg: &Package, loaded: &Loaded) -> Result<Record> {
-    let _lock = places.lock()?;
-    check_free(places, name)?;
-    let dir = places.bpffs.join(name);
+pub fn pin(dirs: &StateDirs, name: &str, pkg: &Package, loaded: &Loaded) -> Result<Record> {
+    let _lock = dirs.lock()?;
+    check_free(dirs, name)?;
+    let dir = dirs.bpffs.join(name);
     for a in &loaded.attached {
         if a.links.is_empty() {
             return Err(RuntimeError::usage(format!(
@@ -295,7 +295,7 @@ pub fn pin(places: &Places, name: &str, pkg: &Package, loaded: &Loaded) -> Resul
             )));
         }
     }
-    let staging = places
+    let staging = dirs
         .bpffs
         .join(format!("{STAGING}{name}-{}", std::process::id()));
     let made = pin_into(&staging, pkg, loaded);
@@ -309,9 +309,9 @@ pub fn pin(places: &Places, name: &str, pkg: &Package, loaded: &Loaded) -> Resul
         if std::env::var(CRASH_ENV).as_deref() == Ok("after-pin") {
             std::process::abort();
         }
-        write_record(places, &record)?;
+        write_record(dirs, &record)?;
         std::fs::rename(&staging, &dir).map_err(|e| {
-            let _ = std::fs::remove_file(places.record_path(name));
+            let _ = std::fs::remove_file(dirs.record_path(name));
             RuntimeError::io("move pins to", &dir)(e)
         })
     });
@@ -388,8 +388,8 @@ fn wait_gone(record: &Record, limit: Duration) -> bool {
 
 /// Unloads what `what` names (a record's name, or one of its program ids):
 /// removes its pins, or stops the `run` that holds it. Returns its record.
-pub fn unload(places: &Places, what: &str) -> Result<Record> {
-    let records = list(places)?;
+pub fn unload(dirs: &StateDirs, what: &str) -> Result<Record> {
+    let records = list(dirs)?;
     let id: Option<u32> = what.parse().ok();
     let record = records
         .iter()
@@ -415,9 +415,9 @@ pub fn unload(places: &Places, what: &str) -> Result<Record> {
         })?;
     match &record.held {
         Held::Pins { dir } => {
-            let _lock = places.lock()?;
+            let _lock = dirs.lock()?;
             remove_pins(dir).map_err(RuntimeError::io("remove pins under", dir))?;
-            let path = places.record_path(&record.file());
+            let path = dirs.record_path(&record.file());
             std::fs::remove_file(&path).map_err(RuntimeError::io("remove", &path))?;
         }
         Held::Process { pid, .. } => {
@@ -435,7 +435,7 @@ pub fn unload(places: &Places, what: &str) -> Result<Record> {
                     ));
                 }
             }
-            let _ = std::fs::remove_file(places.record_path(&record.file()));
+            let _ = std::fs::remove_file(dirs.record_path(&record.file()));
         }
     }
     if !wait_gone(&record, Duration::from_secs(2)) {
@@ -449,10 +449,10 @@ pub fn unload(places: &Places, what: &str) -> Result<Record> {
 
 /// Removes what crashed or killed processes left; returns one line per
 /// thing removed.
-pub fn gc(places: &Places) -> Result<Vec<String>> {
-    let _lock = places.lock()?;
+pub fn gc(dirs: &StateDirs) -> Result<Vec<String>> {
+    let _lock = dirs.lock()?;
     let mut done = Vec::new();
-    let records = list(places)?;
+    let records = list(dirs)?;
     for r in &records {
         if r.alive() {
             continue;
@@ -473,10 +473,10 @@ pub fn gc(places: &Places) -> Result<Vec<String>> {
                 dir.display()
             )),
         }
-        let path = places.record_path(&r.file());
+        let path = dirs.record_path(&r.file());
         std::fs::remove_file(&path).map_err(RuntimeError::io("remove", &path))?;
     }
-    let entries = match std::fs::read_dir(&places.bpffs) {
+    let entries = match std::fs::read_dir(&dirs.bpffs) {
         Ok(d) => d.flatten().collect(),
         Err(_) => Vec::new(),
     };

@@ -3,17 +3,8 @@
 use std::io;
 use std::path::PathBuf;
 
-/// Exit codes, stable for scripts and CI.
-pub mod exit {
-    /// Something failed that is not covered below (I/O, ...).
-    pub const FAILURE: i32 = 1;
-    /// The command line, a name, or the project manifest is invalid.
-    pub const USAGE: i32 = 2;
-    /// A required tool is missing or too old.
-    pub const MISSING_TOOL: i32 = 3;
-    /// A compiler or another tool ran and failed.
-    pub const TOOL_FAILED: i32 = 4;
-}
+/// Exit codes, the same as bpf-runtime's (`ebpf_cli::exit`).
+pub use ebpf_cli::exit;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -88,42 +79,16 @@ impl From<ebpf_oci::auth::AuthError> for Error {
     }
 }
 
-/// Store errors the user caused (a name), rather than the store's state.
-fn store_usage(e: &ebpf_oci::StoreError) -> bool {
-    use ebpf_oci::StoreError::*;
-    matches!(e, UnknownTag(_) | TagExists(_) | InvalidTag(_))
-}
-
-/// Registry errors in what the user wrote, rather than in the registry.
-fn registry_usage(e: &ebpf_oci::registry::RegistryError) -> bool {
-    use ebpf_oci::registry::RegistryError::*;
-    match e {
-        InvalidReference { .. } | NoRegistry { .. } | NoPlatform { .. } | CaFile { .. } => true,
-        Config(_) => true,
-        Store(s) => store_usage(s),
-        _ => false,
-    }
-}
-
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Manifest { .. } => exit::USAGE,
-            Error::MissingTool { .. } | Error::MissingRuntime => exit::MISSING_TOOL,
+            Error::MissingTool { .. } | Error::MissingRuntime => exit::MISSING,
             Error::ToolFailed { .. } => exit::TOOL_FAILED,
-            Error::Store(e) | Error::Image(ebpf_oci::format::FormatError::Store(e))
-                if store_usage(e) =>
-            {
-                exit::USAGE
-            }
-            Error::Image(ebpf_oci::format::FormatError::UnknownArch(_)) => exit::USAGE,
-            Error::Registry(e) if registry_usage(e) => exit::USAGE,
-            Error::Io { .. }
-            | Error::Template { .. }
-            | Error::Object { .. }
-            | Error::Store(_)
-            | Error::Image(_)
-            | Error::Registry(_) => exit::FAILURE,
+            Error::Store(e) => exit::store(e),
+            Error::Image(e) => exit::format(e),
+            Error::Registry(e) => exit::registry(e),
+            Error::Io { .. } | Error::Template { .. } | Error::Object { .. } => exit::FAILURE,
         }
     }
 

@@ -7,14 +7,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     /// C with libbpf and a bpftool skeleton.
     C,
     /// Rust with aya in user space and aya-ebpf in the kernel.
+    #[value(alias = "rs")]
     Rust,
     /// Go with cilium/ebpf and bpf2go.
+    #[value(alias = "golang")]
     Go,
 }
 

@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod commands;
 pub mod doctor;
 pub mod error;
 pub mod fsutil;

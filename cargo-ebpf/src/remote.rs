@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use ebpf_oci::Layout;
 use ebpf_oci::auth::{Credentials, DockerConfig, Keeper};
 use ebpf_oci::config::Config;
+use ebpf_oci::reference;
 use ebpf_oci::registry::{
     self, Options, Progress, PullReport, PushReport, Quiet, RepositoryReport, Session,
 };
@@ -19,53 +20,25 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::error::{Error, Result};
 use crate::manifest;
-use ebpf_oci::images::human_size;
-
-/// How to reach registries, from the command line.
-#[derive(Debug, Clone, Default)]
-pub struct Transport {
-    pub ca_file: Option<PathBuf>,
-    pub insecure: bool,
-    pub retries: u32,
-}
-
-impl Transport {
-    fn options(&self) -> Options {
-        Options {
-            ca_file: self.ca_file.clone(),
-            insecure: self.insecure,
-            retries: self.retries,
-            credentials: None,
-        }
-    }
-}
+use ebpf_cli::{human_size, short_digest};
 
 /// The registry part of what a user typed for `login`/`logout`/`search`:
 /// `https://ghcr.io/acme` → `ghcr.io`.
 pub fn registry_host(spec: &str) -> Result<String> {
-    let s = spec
-        .strip_prefix("https://")
-        .or_else(|| spec.strip_prefix("http://"))
-        .unwrap_or(spec);
-    let host = s.split('/').next().unwrap_or("");
-    let valid = !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c));
-    if valid {
-        Ok(host.to_string())
-    } else {
-        Err(Error::usage(format!(
-            "invalid registry `{spec}`: write HOST or HOST:PORT, for example ghcr.io or 127.0.0.1:5000"
-        )))
-    }
+    reference::registry_host(spec)
+        .map(str::to_string)
+        .ok_or_else(|| {
+            Error::usage(format!(
+                "invalid registry `{spec}`: write HOST or HOST:PORT, for example ghcr.io or 127.0.0.1:5000"
+            ))
+        })
 }
 
 pub struct LoginOptions {
     pub registry: String,
     pub username: Option<String>,
     pub password_stdin: bool,
-    pub transport: Transport,
+    pub transport: Options,
 }
 
 /// Checks the credentials against the registry, then stores them where
@@ -111,7 +84,7 @@ pub fn login(opts: &LoginOptions) -> Result<Keeper> {
     }
     let credentials = Credentials { username, secret };
     let config = Config::load()?;
-    let mut options = opts.transport.options();
+    let mut options = opts.transport.clone();
     options.credentials = Some(credentials.clone());
     let session = Session::connect(&registry, &config, &options)?;
     session.check_credentials()?;
@@ -131,7 +104,7 @@ pub struct PublishOptions {
     pub image: Option<String>,
     pub dir: PathBuf,
     pub store: PathBuf,
-    pub transport: Transport,
+    pub transport: Options,
     pub progress: bool,
 }
 
@@ -163,11 +136,7 @@ pub fn publish(opts: &PublishOptions) -> Result<PushReport> {
         )),
         e => e.into(),
     })?;
-    let session = Session::connect(
-        target.resolve_registry(),
-        &config,
-        &opts.transport.options(),
-    )?;
+    let session = Session::connect(target.resolve_registry(), &config, &opts.transport)?;
     let progress = progress(opts.progress, "Uploading");
     Ok(session.push(&opened.layout, &opened.descriptor, &target, progress)?)
 }
@@ -177,7 +146,7 @@ pub struct PullOptions {
     pub platform: Option<String>,
     pub tag: Option<String>,
     pub store: PathBuf,
-    pub transport: Transport,
+    pub transport: Options,
     pub progress: bool,
 }
 
@@ -189,11 +158,7 @@ pub fn pull(opts: &PullOptions) -> Result<PullReport> {
         check_platform(p)?;
     }
     let layout = Layout::open_or_create(&opts.store)?;
-    let session = Session::connect(
-        source.resolve_registry(),
-        &config,
-        &opts.transport.options(),
-    )?;
+    let session = Session::connect(source.resolve_registry(), &config, &opts.transport)?;
     let progress = progress(opts.progress, "Downloading");
     Ok(session.pull(
         &source,
@@ -219,11 +184,11 @@ fn check_platform(p: &str) -> Result<()> {
 pub fn search(
     first: Option<&str>,
     second: Option<&str>,
-    transport: &Transport,
+    transport: &Options,
 ) -> Result<Vec<RepositoryReport>> {
     let config = Config::load()?;
     let looks_like_registry =
-        |s: &str| s.contains('.') || s.contains(':') || s.starts_with("localhost");
+        |s: &str| reference::registry_host(s).is_some_and(reference::names_registry);
     let (registry, term) = match (first, second) {
         (Some(r), t) if looks_like_registry(r) => (registry_host(r)?, t),
         (t, None) => match &config.registry.default {
@@ -241,7 +206,7 @@ pub fn search(
             )));
         }
     };
-    let session = Session::connect(&registry, &config, &transport.options())?;
+    let session = Session::connect(&registry, &config, transport)?;
     Ok(session.search(term)?)
 }
 
@@ -251,7 +216,7 @@ pub fn render_push(r: &PushReport) -> String {
             "{:>12} {} is up to date ({}, {} blobs already there)\n",
             "Published",
             r.reference,
-            short(&r.digest),
+            short_digest(&r.digest),
             r.blobs_skipped
         );
     }
@@ -259,7 +224,7 @@ pub fn render_push(r: &PushReport) -> String {
         "{:>12} {} {} ({}; {} blobs uploaded, {} already there, {})\n",
         "Published",
         r.reference,
-        short(&r.digest),
+        short_digest(&r.digest),
         r.platforms.join(", "),
         r.blobs_uploaded,
         r.blobs_skipped,
@@ -272,7 +237,7 @@ pub fn render_pull(r: &PullReport) -> String {
         "{:>12} {} {} ({}; {} blobs downloaded, {} already here, {}) as {}\n",
         "Pulled",
         r.reference,
-        short(&r.digest),
+        short_digest(&r.digest),
         r.platform,
         r.blobs_downloaded,
         r.blobs_present,
@@ -319,11 +284,6 @@ pub fn render_search(rows: &[RepositoryReport]) -> String {
     s
 }
 
-fn short(digest: &str) -> &str {
-    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-    &digest[..digest.len() - hex.len() + hex.len().min(12)]
-}
-
 /// A progress bar per blob on a terminal; nothing otherwise.
 fn progress(wanted: bool, verb: &'static str) -> Arc<dyn Progress> {
     if wanted && std::io::stderr().is_terminal() {
@@ -354,7 +314,7 @@ impl Progress for Bars {
             .progress_chars("=> "),
         );
         bar.set_prefix(self.verb);
-        bar.set_message(short(digest).to_string());
+        bar.set_message(short_digest(digest).to_string());
         self.bars
             .lock()
             .expect("not poisoned")

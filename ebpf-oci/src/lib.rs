@@ -11,6 +11,7 @@ pub mod fs;
 pub mod images;
 pub mod layer;
 pub mod layout;
+pub mod reference;
 pub mod registry;
 pub mod store;
 

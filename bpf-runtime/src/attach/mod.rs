@@ -23,6 +23,8 @@ pub use args::{AttachFlags, ProgramArgs};
 use net::{check_iface, packet_socket};
 use serde::{Deserialize, Serialize};
 
+use ebpf_cli::error_chain;
+
 use crate::error::{Result, RuntimeError};
 use crate::package::Package;
 
@@ -103,7 +105,7 @@ fn program_error(action: String, program: &str, e: ProgramError) -> RuntimeError
             errno: io_error.to_string(),
             log: verifier_tail(&verifier_log.to_string()),
         },
-        other => RuntimeError::kernel(action, chain(&other)),
+        other => RuntimeError::kernel(action, error_chain(&other)),
     }
 }
 
@@ -160,9 +162,9 @@ pub fn load(pkg: &Package, opts: &AttachOptions) -> Result<Loaded> {
         for (name, bytes) in &values {
             loader.override_global(name.as_str(), bytes.as_slice(), true);
         }
-        loader
-            .load(&pkg.bytecode)
-            .map_err(|e| RuntimeError::kernel(format!("load {}", pkg.bytecode_name), chain(&e)))?
+        loader.load(&pkg.bytecode).map_err(|e| {
+            RuntimeError::kernel(format!("load {}", pkg.bytecode_name), error_chain(&e))
+        })?
     };
     let mut attached = Vec::new();
     let mut sockets = Vec::new();
@@ -200,16 +202,6 @@ fn find_links(attached: &mut [Attached]) {
             a.links.push(info.id());
         }
     }
-}
-
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut why = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        why = format!("{why}: {s}");
-        src = s.source();
-    }
-    why
 }
 
 fn kernel_btf(btf: &mut Option<Btf>) -> Result<&Btf> {

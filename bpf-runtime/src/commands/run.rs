@@ -1,0 +1,87 @@
+//! `bpf-runtime run`: load, attach, show, and remove everything on the way
+//! out.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::{Plan, Purpose, TargetArgs, prepare, print_attached};
+use crate::attach;
+use crate::error::{Result, RuntimeError};
+use crate::output::{self, OutputOptions};
+use crate::records::{self, StateDirs};
+use crate::userspace;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Print JSON lines instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Stop after this long (10s, 1m, ...)
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// How often counters are printed
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    pub interval: Duration,
+    /// Arguments for the package's user-space program
+    #[arg(last = true)]
+    pub args: Vec<String>,
+}
+
+pub fn execute(a: RunArgs) -> Result<i32> {
+    let (pkg, plan) = prepare(a.target, Purpose::Run)?;
+    let opts = match plan {
+        Plan::UserSpace => return userspace::run(&pkg, &a.args, a.duration),
+        Plan::Programs(opts) => opts,
+    };
+    // Signals only set a flag: the loop below notices, and everything is
+    // detached and unloaded on the way out.
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        signal_hook::flag::register(sig, stop.clone())
+            .map_err(|e| RuntimeError::kernel("install signal handlers", e))?;
+    }
+    let started = std::time::Instant::now();
+    let mut loaded = attach::load(&pkg, &opts)?;
+    let attached_in = started.elapsed().as_secs_f64() * 1000.0;
+    // Without a record `list` cannot show this run; it still runs.
+    let record = records::record_run(&StateDirs::from_env(), &pkg, &loaded)
+        .map_err(|e| eprintln!("warning: this run is not recorded for `list` and `gc`: {e}"))
+        .ok();
+    print_attached(&loaded.attached, &pkg.name, a.json, attached_in);
+    if !a.json {
+        eprintln!(
+            "{} attached in {attached_in:.1} ms; Ctrl-C to stop",
+            pkg.name
+        );
+    }
+    let seen = output::show(
+        &mut loaded,
+        &pkg.object,
+        &OutputOptions {
+            json: a.json,
+            interval: a.interval,
+            duration: a.duration,
+        },
+        &stop,
+    )?;
+    drop(loaded);
+    drop(record);
+    if !a.json {
+        eprintln!(
+            "detached and unloaded {} ({} events{})",
+            pkg.name,
+            seen.events,
+            if seen.lost > 0 {
+                format!(", {} lost", seen.lost)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,47 @@
+//! Arguments every command that touches the store or a registry takes.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+/// Where the local store is.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StoreArgs {
+    /// Local OCI layout store (default: $CARGO_EBPF_STORE, else /var/lib/cargo-ebpf/store
+    /// for root, else ~/.local/share/cargo-ebpf/store)
+    #[arg(long = "store", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    pub fn path(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(ebpf_oci::store::default_path)
+    }
+}
+
+/// How to reach a registry.
+#[derive(Args, Debug, Clone)]
+pub struct TransportArgs {
+    /// PEM file of a private CA to trust (also: ca-file in the config)
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// Speak plain HTTP to the registry (loopback registries without TLS need no flag)
+    #[arg(long)]
+    pub insecure: bool,
+    /// Retries after a dropped connection, a timeout or a 5xx/429 answer
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub retries: u32,
+}
+
+impl TransportArgs {
+    pub fn options(&self) -> ebpf_oci::registry::Options {
+        ebpf_oci::registry::Options {
+            ca_file: self.ca_file.clone(),
+            insecure: self.insecure,
+            retries: self.retries,
+            ..ebpf_oci::registry::Options::new()
+        }
+    }
+}

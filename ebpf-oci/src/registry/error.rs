@@ -1,0 +1,222 @@
+//! Turning client errors into one line a user can act on, and retrying
+//! what a retry may cure.
+
+use super::*;
+
+/// The innermost cause of an error, which is what a user can act on
+/// ("Connection refused", "invalid peer certificate: UnknownIssuer").
+pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Errors that a retry may cure.
+pub(super) trait Transient {
+    fn transient(&self) -> bool;
+}
+
+impl Transient for OciDistributionError {
+    fn transient(&self) -> bool {
+        transient(self)
+    }
+}
+
+/// A blob download fails in the network (maybe transient) or in the store
+/// (not).
+pub(super) enum Fetch {
+    Oci(OciDistributionError),
+    Store(StoreError),
+}
+
+impl Transient for Fetch {
+    fn transient(&self) -> bool {
+        matches!(self, Fetch::Oci(e) if transient(e))
+    }
+}
+
+impl From<OciDistributionError> for Fetch {
+    fn from(e: OciDistributionError) -> Fetch {
+        Fetch::Oci(e)
+    }
+}
+
+impl From<StoreError> for Fetch {
+    fn from(e: StoreError) -> Fetch {
+        Fetch::Store(e)
+    }
+}
+
+/// A stream error that is really a digest mismatch found by oci-client.
+pub(super) fn stream_error(e: std::io::Error) -> OciDistributionError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<DigestError>())
+    {
+        Some(DigestError::VerificationError { expected, actual }) => {
+            OciDistributionError::DigestError(DigestError::VerificationError {
+                expected: expected.clone(),
+                actual: actual.clone(),
+            })
+        }
+        _ => OciDistributionError::IoError(e),
+    }
+}
+
+pub(super) fn transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(e) => match e.status() {
+            Some(status) => status.is_server_error() || status.as_u16() == 429,
+            None => true,
+        },
+        OciDistributionError::IoError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code >= 500 || *code == 429,
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::Toomanyrequests)),
+        _ => false,
+    }
+}
+
+impl Session {
+    /// Turns a client error into one line a user can act on.
+    pub(super) fn classify(
+        &self,
+        e: OciDistributionError,
+        r: &Reference,
+        action: &'static str,
+    ) -> RegistryError {
+        let registry = self.registry.clone();
+        let unauthorized = || match &self.auth {
+            RegistryAuth::Basic(user, _) => RegistryError::BadCredentials {
+                registry: registry.clone(),
+                username: user.clone(),
+            },
+            _ => RegistryError::AuthRequired {
+                registry: registry.clone(),
+            },
+        };
+        let not_found = |why: String| RegistryError::NotFound {
+            reference: r.whole(),
+            why,
+        };
+        match e {
+            // A HEAD request has no body to explain itself: its status is
+            // all there is.
+            OciDistributionError::RequestError(err) if err.status().is_some() => {
+                let code = err.status().expect("checked").as_u16();
+                self.classify(
+                    OciDistributionError::ServerError {
+                        code,
+                        url: String::new(),
+                        message: String::new(),
+                    },
+                    r,
+                    action,
+                )
+            }
+            OciDistributionError::RequestError(err) => {
+                let why = root_cause(&err);
+                if is_tls(&err as &(dyn std::error::Error + 'static)) {
+                    RegistryError::Tls { registry, why }
+                } else {
+                    RegistryError::Unreachable {
+                        url: self.url.clone(),
+                        why,
+                    }
+                }
+            }
+            OciDistributionError::UnauthorizedError { .. }
+            | OciDistributionError::AuthenticationFailure(_) => unauthorized(),
+            OciDistributionError::ServerError { code: 401, .. } => unauthorized(),
+            OciDistributionError::ServerError { code: 403, .. } => RegistryError::Denied {
+                registry,
+                repository: r.repository().into(),
+                action,
+            },
+            OciDistributionError::ServerError {
+                code: 404, message, ..
+            } => not_found(if message.trim().is_empty() {
+                "404 Not Found".into()
+            } else {
+                message.trim().into()
+            }),
+            OciDistributionError::ImageManifestNotFoundError(why) => not_found(why),
+            OciDistributionError::RegistryError { envelope, .. } => {
+                let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+                let message = envelope
+                    .errors
+                    .iter()
+                    .map(|e| e.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                if codes
+                    .iter()
+                    .any(|c| matches!(c, OciErrorCode::Unauthorized))
+                {
+                    unauthorized()
+                } else if codes.iter().any(|c| matches!(c, OciErrorCode::Denied)) {
+                    RegistryError::Denied {
+                        registry,
+                        repository: r.repository().into(),
+                        action,
+                    }
+                } else if codes.iter().any(|c| {
+                    matches!(
+                        c,
+                        OciErrorCode::ManifestUnknown
+                            | OciErrorCode::NameUnknown
+                            | OciErrorCode::NotFound
+                            | OciErrorCode::BlobUnknown
+                    )
+                }) {
+                    not_found(message)
+                } else {
+                    RegistryError::Protocol {
+                        registry,
+                        why: message,
+                    }
+                }
+            }
+            OciDistributionError::DigestError(d) => RegistryError::Protocol {
+                registry,
+                why: d.to_string(),
+            },
+            OciDistributionError::ServerError { code, message, .. } => RegistryError::Server {
+                registry,
+                attempts: self.retries + 1,
+                why: format!("HTTP {code} {}", message.trim())
+                    .trim_end()
+                    .to_string(),
+            },
+            other => RegistryError::Protocol {
+                registry,
+                why: root_cause(&other),
+            },
+        }
+    }
+
+    /// Runs `f` until it succeeds, fails for good, or the retries run out.
+    pub(super) async fn retry<T, E, F, Fut>(&self, mut f: F) -> Result<T, E>
+    where
+        E: Transient,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let mut delay = Duration::from_millis(250);
+        let mut attempt = 0;
+        loop {
+            match f().await {
+                Err(e) if attempt < self.retries && e.transient() => {
+                    attempt += 1;
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => return other,
+            }
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Pulling an image into the store, every blob verified as it streams.
+
+use super::*;
+
+impl Session {
+    /// Pulls `source` into `layout` and tags it `tag` (default: the whole
+    /// reference). From an index, the manifest for `platform` (`os/arch`,
+    /// default this host's) is pulled.
+    pub fn pull(
+        &self,
+        source: &Reference,
+        platform: Option<&str>,
+        layout: &Layout,
+        tag: Option<&str>,
+        progress: Arc<dyn Progress>,
+    ) -> Result<PullReport> {
+        let written = std::sync::Mutex::new(Vec::<Digest>::new());
+        let result = self
+            .runtime
+            .block_on(self.pull_inner(source, platform, layout, tag, progress, &written));
+        if result.is_err() {
+            // Leave the store as it was: drop what this pull wrote that no
+            // tag uses.
+            let written = written.into_inner().unwrap_or_default();
+            let _ = layout.discard(&written);
+        }
+        result
+    }
+
+    async fn pull_inner(
+        &self,
+        source: &Reference,
+        platform: Option<&str>,
+        layout: &Layout,
+        tag: Option<&str>,
+        progress: Arc<dyn Progress>,
+        written: &std::sync::Mutex<Vec<Digest>>,
+    ) -> Result<PullReport> {
+        let reference = source.whole();
+        let accept = [OCI_IMAGE_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE];
+        let fetch = |r: &Reference| {
+            let r = r.clone();
+            async move {
+                self.retry(|| self.client.pull_manifest_raw(&r, &self.auth, &accept))
+                    .await
+                    .map_err(|e| self.classify(e, &r, "pull from"))
+            }
+        };
+        let (mut bytes, mut digest) = fetch(source).await?;
+        check_digest(&reference, "manifest", &digest, &bytes)?;
+        let mut index_digest = None;
+        let kind = media_type_of(&bytes);
+        let wanted = match platform {
+            Some(p) => p.to_string(),
+            None => host_platform(),
+        };
+        let mut chosen_platform = wanted.clone();
+        if kind.as_deref() == Some(OCI_IMAGE_INDEX_MEDIA_TYPE) {
+            let index: ImageIndex = parse(&reference, &bytes)?;
+            let entry = index
+                .manifests()
+                .iter()
+                .find(|m| {
+                    m.platform()
+                        .as_ref()
+                        .is_some_and(|p| format!("{}/{}", p.os(), p.architecture()) == wanted)
+                })
+                .ok_or_else(|| RegistryError::NoPlatform {
+                    reference: reference.clone(),
+                    wanted: wanted.clone(),
+                    available: index
+                        .manifests()
+                        .iter()
+                        .filter_map(|m| m.platform().as_ref())
+                        .map(|p| format!("{}/{}", p.os(), p.architecture()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+            index_digest = Some(digest);
+            let by_digest = source.clone_with_digest(entry.digest().to_string());
+            (bytes, digest) = fetch(&by_digest).await?;
+            check_digest(&reference, "manifest", &digest, &bytes)?;
+        } else if kind.as_deref() != Some(OCI_IMAGE_MEDIA_TYPE) {
+            return Err(RegistryError::NotEbpf {
+                reference,
+                why: format!(
+                    "its manifest is {}, not an OCI image manifest",
+                    kind.unwrap_or_else(|| "of no known type".into())
+                ),
+            });
+        }
+        let manifest: ImageManifest = parse(&reference, &bytes)?;
+
+        // The config first: it says whether this is an eBPF package at all,
+        // before any layer is fetched.
+        let config_report = self
+            .pull_blob(source, manifest.config(), layout, progress.clone(), written)
+            .await?;
+        let config: ImageConfiguration = layout.read_json(manifest.config())?;
+        let labels = config
+            .config()
+            .as_ref()
+            .and_then(|c| c.labels().as_ref())
+            .cloned()
+            .unwrap_or_default();
+        if !labels.contains_key(LABEL_PROGRAMS) {
+            return Err(RegistryError::NotEbpf {
+                reference,
+                why: format!("its config has no {LABEL_PROGRAMS} label"),
+            });
+        }
+        if index_digest.is_none() {
+            // A single-platform image: it must be the platform asked for.
+            chosen_platform = format!("{}/{}", config.os(), config.architecture());
+            if platform.is_some_and(|p| p != chosen_platform) {
+                return Err(RegistryError::NoPlatform {
+                    reference,
+                    wanted,
+                    available: chosen_platform,
+                });
+            }
+        }
+        let mut blobs = vec![config_report];
+        let layers: Vec<BlobReport> = stream::iter(manifest.layers().iter())
+            .map(|d| self.pull_blob(source, d, layout, progress.clone(), written))
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        for d in manifest.layers() {
+            blobs.push(
+                layers
+                    .iter()
+                    .find(|r| r.digest == d.digest().as_ref())
+                    .expect("every layer has a result")
+                    .clone(),
+            );
+        }
+        let stored = layout.put_blob(&bytes)?;
+        written.lock().expect("not poisoned").push(stored.clone());
+        let desc = Descriptor::new(MediaType::ImageManifest, bytes.len() as u64, stored);
+        // The image must read back as one of ours before it is tagged.
+        format::read(layout, &desc)?;
+        let tag = tag.map(str::to_string).unwrap_or_else(|| reference.clone());
+        layout.tag(&tag, &desc, true)?;
+        let downloaded: Vec<&BlobReport> = blobs.iter().filter(|b| b.transferred).collect();
+        Ok(PullReport {
+            reference,
+            tag,
+            digest,
+            index_digest,
+            platform: chosen_platform,
+            blobs_downloaded: downloaded.len(),
+            bytes_downloaded: downloaded.iter().map(|b| b.size).sum(),
+            blobs_present: blobs.len() - downloaded.len(),
+            blobs,
+        })
+    }
+
+    async fn pull_blob(
+        &self,
+        source: &Reference,
+        d: &Descriptor,
+        layout: &Layout,
+        progress: Arc<dyn Progress>,
+        written: &std::sync::Mutex<Vec<Digest>>,
+    ) -> Result<BlobReport> {
+        let mut report = BlobReport::of(d);
+        let digest = report.digest.clone();
+        if layout.has_blob(d.digest()) {
+            progress.finish(&digest, false);
+            return Ok(report);
+        }
+        progress.start(&digest, d.size());
+        let (id, progress_ref) = (digest.as_str(), &progress);
+        let outcome = self
+            .retry(|| async move {
+                let mut writer = layout.blob_writer(d.digest())?;
+                let mut s = self.client.pull_blob_stream(source, id).await?;
+                while let Some(chunk) = s.next().await {
+                    let chunk = chunk.map_err(stream_error)?;
+                    writer.write(&chunk)?;
+                    progress_ref.advance(id, chunk.len() as u64);
+                    if writer.written() > d.size() {
+                        break; // more than announced: the commit will refuse it
+                    }
+                }
+                Ok::<_, Fetch>(writer)
+            })
+            .await;
+        let mismatch = |expected: String, actual: String| RegistryError::DigestMismatch {
+            reference: source.whole(),
+            what: "blob",
+            expected,
+            actual,
+        };
+        let writer = match outcome {
+            Ok(w) => w,
+            Err(Fetch::Store(e)) => return Err(e.into()),
+            Err(Fetch::Oci(OciDistributionError::DigestError(
+                DigestError::VerificationError { expected, actual },
+            ))) => return Err(mismatch(expected, actual)),
+            Err(Fetch::Oci(e)) => return Err(self.classify(e, source, "pull from")),
+        };
+        writer.commit().map_err(|e| match e {
+            StoreError::Corrupt {
+                expected, actual, ..
+            } => mismatch(expected, actual),
+            e => e.into(),
+        })?;
+        written
+            .lock()
+            .expect("not poisoned")
+            .push(d.digest().clone());
+        progress.finish(&digest, true);
+        report.transferred = true;
+        Ok(report)
+    }
+}
