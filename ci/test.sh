@@ -6,6 +6,11 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Everything the tests need, installed idempotently (a no-op when present):
+# compilers and libbpf (core), Go, Rust's eBPF toolchain and bpf-linker,
+# the registry and OCI peers (test), and qemu for the second kernel (vm).
+bash ci/setup.sh core go rust test vm
+
 if [ "$(id -u)" = 0 ]; then
   mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
   mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing

@@ -202,3 +202,75 @@ fn fragments_split_at_placeholders() {
         &fragments("no image `{t}` in the store {}; run `x`")
     ));
 }
+
+/// Every program a test starts is installed by `ci/test.sh`: it is a tool
+/// of `ci/tools.tsv` in a group the script installs, or part of the base
+/// system every supported distribution has. A new dependency cannot slip
+/// past the README's test command again.
+#[test]
+fn every_program_the_tests_start_is_installed_by_the_test_command() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let script = std::fs::read_to_string(root.join("ci/test.sh")).unwrap();
+    let groups: Vec<&str> = script
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("bash ci/setup.sh "))
+        .expect("ci/test.sh runs ci/setup.sh GROUPS")
+        .split_whitespace()
+        .collect();
+    let table = std::fs::read_to_string(root.join("ci/tools.tsv")).unwrap();
+    let mut installed: Vec<String> = Vec::new();
+    for line in table
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let cols: Vec<&str> = line.split('\t').collect();
+        if !groups.contains(&cols[1]) {
+            continue;
+        }
+        installed.push(cols[0].to_string());
+        if let Some(cmds) = cols[2].strip_prefix("cmd:") {
+            installed.extend(cmds.split('|').map(str::to_string));
+        }
+    }
+    // The base system (coreutils, findutils, util-linux, procps, dpkg or
+    // rpm, git, iproute2's tc beside ip) and what a tool's package brings
+    // with it (gofmt with go, rpm with rpmbuild, dpkg-deb and apt with apt).
+    let base = [
+        "/bin/true",
+        "sh",
+        "cp",
+        "find",
+        "kill",
+        "sleep",
+        "tar",
+        "ldd",
+        "git",
+        "make",
+        "apt-cache",
+        "apt-get",
+        "dpkg-deb",
+        "rpm",
+        "gofmt",
+        "tc",
+    ];
+    let mut missing = Vec::new();
+    for dir in ["tests", "ebpf-oci/tests", "ebpf-object/tests"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for piece in text.split("Command::new(\"").skip(1) {
+                let program = piece.split('"').next().unwrap();
+                if !base.contains(&program) && !installed.iter().any(|t| t == program) {
+                    missing.push(format!("{}: {program}", path.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "tests start programs ci/test.sh does not install (add them to ci/tools.tsv in group {groups:?}): {missing:?}"
+    );
+}

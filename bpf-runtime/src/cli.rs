@@ -66,3 +66,14 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Inspect(a) => cmd::images::inspect(a),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of the whole command tree (unique names, ...),
+    /// which otherwise run only when a command is parsed.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

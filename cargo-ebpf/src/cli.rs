@@ -106,3 +106,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search(a) => cmd::search::execute(a),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own checks of the whole command tree (unique names, ...),
+    /// which otherwise run only when a command is parsed.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::CargoCli::command().debug_assert();
+    }
+}

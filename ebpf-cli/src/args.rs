@@ -9,7 +9,7 @@ use clap::Args;
 pub struct StoreArgs {
     /// Local OCI layout store (default: $CARGO_EBPF_STORE, else /var/lib/cargo-ebpf/store
     /// for root, else ~/.local/share/cargo-ebpf/store)
-    #[arg(long = "store", value_name = "DIR")]
+    #[arg(id = "store", long = "store", value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
 

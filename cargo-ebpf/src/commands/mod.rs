@@ -26,7 +26,7 @@ use crate::error::{Error, Result};
 #[derive(Args, Debug, Clone, Default)]
 pub struct ProjectDir {
     /// Project directory (default: the current one or a parent with ebpf.toml)
-    #[arg(long = "dir", short = 'C', value_name = "DIR")]
+    #[arg(id = "project_dir", long = "dir", short = 'C', value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
 
