@@ -957,9 +957,10 @@ fn gen_vmlinux_rust_bindings() {
 }
 
 /// Runs a template's binary for `secs` seconds; `trigger` runs once the
-/// binary says it has attached (its "...; Ctrl-C to stop" line), never after
-/// a fixed sleep: on a loaded machine attaching may take seconds. Returns
-/// (exit code, stdout, stderr).
+/// binary shows it has attached (its "...; Ctrl-C to stop" line on stderr,
+/// or the first line of its output: event templates print their header
+/// once attached), never after a fixed sleep: on a loaded machine
+/// attaching may take seconds. Returns (exit code, stdout, stderr).
 fn run_for(dir: &Path, args: &[&str], secs: u32, trigger: impl FnOnce()) -> (i32, String, String) {
     use std::io::BufRead as _;
     let mut child = Command::new(artifact(dir))
@@ -969,29 +970,36 @@ fn run_for(dir: &Path, args: &[&str], secs: u32, trigger: impl FnOnce()) -> (i32
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
     let (attached_tx, attached_rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            if line.contains("Ctrl-C to stop") {
-                let _ = attached_tx.send(());
+    let read = |pipe: Box<dyn std::io::Read + Send>, attached: fn(&str) -> bool| {
+        let tx = attached_tx.clone();
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                if attached(&line) {
+                    let _ = tx.send(());
+                }
+                all.push_str(&line);
+                all.push('\n');
             }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
+            all
+        })
+    };
+    let stdout = read(Box::new(child.stdout.take().unwrap()), |_| true);
+    let stderr = read(Box::new(child.stderr.take().unwrap()), |l| {
+        l.contains("Ctrl-C to stop")
     });
-    // The line comes, or the binary exits (closing stderr) and the test
-    // reads why below.
+    drop(attached_tx);
+    // The line comes, or the binary exits (closing both pipes) and the
+    // test reads why below.
     let _ = attached_rx.recv_timeout(Duration::from_secs(120));
     trigger();
-    let out = child.wait_with_output().unwrap();
+    let status = child.wait().unwrap();
     (
-        out.status.code().unwrap_or(-1),
-        text(&out.stdout),
-        reader.join().unwrap(),
+        status.code().unwrap_or(-1),
+        stdout.join().unwrap(),
+        stderr.join().unwrap(),
     )
 }
 

@@ -398,6 +398,8 @@ impl ProgramType {
     pub fn section(self, target: Option<&str>) -> String {
         let base = self.info().section;
         match target {
+            // tc's target (a direction) is not part of aya's section name.
+            _ if self == ProgramType::Tc => base.to_string(),
             Some(t) if !t.is_empty() => format!("{base}/{t}"),
             _ => base.to_string(),
         }
