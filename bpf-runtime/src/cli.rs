@@ -2,14 +2,10 @@
 //! arguments and what it does are in [`crate::commands`].
 
 use clap::{Parser, Subcommand};
+use ebpf_cli::commands::{ImagesArgs, InspectArgs};
 
 use crate::commands::{
-    self as cmd,
-    images::{ImagesArgs, InspectArgs, PullArgs},
-    list::ListArgs,
-    load::LoadArgs,
-    run::RunArgs,
-    unload::UnloadArgs,
+    self as cmd, images::PullArgs, list::ListArgs, load::LoadArgs, run::RunArgs, unload::UnloadArgs,
 };
 use crate::error::Result;
 

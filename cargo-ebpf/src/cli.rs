@@ -2,13 +2,14 @@
 //! does are in [`crate::commands`].
 
 use clap::{Args, Parser, Subcommand};
+use ebpf_cli::commands::{ImagesArgs, InspectArgs};
 
 use crate::commands::{self as cmd};
 use crate::commands::{
     build::BuildArgs,
     doctor::DoctorArgs,
     gen_cmd::GenCommand,
-    images::{ImagesArgs, InspectArgs, RmiArgs, TagArgs},
+    images::{RmiArgs, TagArgs},
     init::InitArgs,
     login::{LoginArgs, LogoutArgs},
     new::NewArgs,

@@ -5,6 +5,7 @@
 //! with the same code from both tools.
 
 pub mod args;
+pub mod commands;
 pub mod exit;
 pub mod output;
 pub mod render;

@@ -1,8 +1,8 @@
 //! `bpf-runtime pull`, `images` and `inspect`: the local store.
 
 use clap::Args;
-use ebpf_cli::{StoreArgs, TransportArgs, out, out_json, render};
-use ebpf_oci::images;
+use ebpf_cli::commands::{self, ImagesArgs, InspectArgs};
+use ebpf_cli::{StoreArgs, TransportArgs, out};
 
 use crate::error::Result;
 use crate::package::{self, PullPolicy};
@@ -15,26 +15,6 @@ pub struct PullArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub transport: TransportArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct ImagesArgs {
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub store: StoreArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct InspectArgs {
-    /// A tag in the store, an OCI layout directory, or an oci-archive
-    pub reference: String,
-    /// Print JSON
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub store: StoreArgs,
 }
 
 pub fn pull(a: PullArgs) -> Result<i32> {
@@ -56,21 +36,11 @@ pub fn pull(a: PullArgs) -> Result<i32> {
 }
 
 pub fn list(a: ImagesArgs) -> Result<i32> {
-    let rows = images::list(&a.store.path())?;
-    if a.json {
-        out_json(&rows, true);
-    } else {
-        out(&render::image_list(&rows));
-    }
+    commands::images(&a)?;
     Ok(0)
 }
 
 pub fn inspect(a: InspectArgs) -> Result<i32> {
-    let i = images::inspect(&a.reference, &a.store.path())?;
-    if a.json {
-        out_json(&i, true);
-    } else {
-        out(&render::inspection(&i));
-    }
+    commands::inspect(&a)?;
     Ok(0)
 }

@@ -1,31 +1,11 @@
 //! `cargo ebpf inspect`, `images`, `tag` and `rmi`: the local store.
 
 use clap::Args;
-use ebpf_cli::{StoreArgs, out, out_json, render};
+use ebpf_cli::StoreArgs;
+use ebpf_cli::commands::{self, ImagesArgs, InspectArgs};
 use ebpf_oci::images;
 
 use crate::error::Result;
-
-#[derive(Args, Debug)]
-pub struct InspectArgs {
-    /// A tag in the store, an OCI layout directory (DIR or oci:DIR:TAG) or an
-    /// oci-archive file (FILE or oci-archive:FILE:TAG)
-    pub reference: String,
-    /// Print JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub store: StoreArgs,
-}
-
-#[derive(Args, Debug)]
-pub struct ImagesArgs {
-    /// Print JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub store: StoreArgs,
-}
 
 #[derive(Args, Debug)]
 pub struct TagArgs {
@@ -50,22 +30,12 @@ pub struct RmiArgs {
 }
 
 pub fn inspect(a: InspectArgs) -> Result<()> {
-    let i = images::inspect(&a.reference, &a.store.path())?;
-    if a.json {
-        out_json(&i, true);
-    } else {
-        out(&render::inspection(&i));
-    }
+    commands::inspect(&a)?;
     Ok(())
 }
 
 pub fn list(a: ImagesArgs) -> Result<()> {
-    let rows = images::list(&a.store.path())?;
-    if a.json {
-        out_json(&rows, true);
-    } else {
-        out(&render::image_list(&rows));
-    }
+    commands::images(&a)?;
     Ok(())
 }
 
