@@ -27,7 +27,7 @@ pub enum PullPolicy {
 
 /// A package ready to load.
 #[derive(Debug)]
-pub struct Package {
+pub struct OpenedPackage {
     /// How the user named it.
     pub reference: String,
     pub name: String,
@@ -52,7 +52,7 @@ pub fn open(
     pull: PullPolicy,
     transport: &Options,
     with_userspace: bool,
-) -> Result<Package> {
+) -> Result<OpenedPackage> {
     let path = Path::new(spec);
     if path.is_file() && spec.ends_with(".o") {
         return from_object(path);
@@ -120,7 +120,7 @@ pub fn open(
         _ => None,
     };
     let md = &platform.metadata;
-    Ok(Package {
+    Ok(OpenedPackage {
         reference: spec.into(),
         name: md.name.clone(),
         version: md.version.clone(),
@@ -133,7 +133,7 @@ pub fn open(
 }
 
 /// A bare object: everything comes from its ELF and BTF.
-fn from_object(path: &Path) -> Result<Package> {
+fn from_object(path: &Path) -> Result<OpenedPackage> {
     let bytecode = std::fs::read(path).map_err(RuntimeError::io("read", path))?;
     let object = ebpf_object::analyze(&bytecode, &ebpf_object::Hints::default()).map_err(|e| {
         RuntimeError::Object {
@@ -149,7 +149,7 @@ fn from_object(path: &Path) -> Result<Package> {
         .trim_end_matches(".o")
         .trim_end_matches(".bpf")
         .to_string();
-    Ok(Package {
+    Ok(OpenedPackage {
         reference: path.display().to_string(),
         name,
         version: String::new(),

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attach::{Attached, Loaded};
 use crate::error::{Result, RuntimeError};
-use crate::package::Package;
+use crate::package::OpenedPackage;
 
 /// bpffs's magic number (`statfs.f_type`).
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -111,7 +111,7 @@ pub struct Record {
 }
 
 impl Record {
-    fn new(name: String, pkg: &Package, loaded: &Loaded, held: Held) -> Record {
+    fn new(name: String, pkg: &OpenedPackage, loaded: &Loaded, held: Held) -> Record {
         Record {
             name,
             package: pkg.name.clone(),
@@ -143,7 +143,7 @@ impl Record {
 
 /// The maps of the package that were created (internal `.rodata`-style maps
 /// are left out).
-fn pinnable_maps(pkg: &Package, loaded: &Loaded) -> Vec<String> {
+fn pinnable_maps(pkg: &OpenedPackage, loaded: &Loaded) -> Vec<String> {
     pkg.object
         .maps
         .iter()
@@ -173,7 +173,7 @@ impl Drop for RunRecord {
 }
 
 /// Records a `run` for `list`, `unload` and `gc`.
-pub fn record_run(dirs: &StateDirs, pkg: &Package, loaded: &Loaded) -> Result<RunRecord> {
+pub fn record_run(dirs: &StateDirs, pkg: &OpenedPackage, loaded: &Loaded) -> Result<RunRecord> {
     let pid = std::process::id();
     let start = process_start(pid).unwrap_or_default();
     let record = Record::new(
@@ -282,7 +282,7 @@ pub fn check_free(dirs: &StateDirs, name: &str) -> Result<()> {
 /// Pins `loaded` under `<bpffs>/<name>/` and records it, so it stays after
 /// this process exits. On failure nothing is pinned or recorded (and the
 /// caller's `loaded` unloads everything when dropped).
-pub fn pin(dirs: &StateDirs, name: &str, pkg: &Package, loaded: &Loaded) -> Result<Record> {
+pub fn pin(dirs: &StateDirs, name: &str, pkg: &OpenedPackage, loaded: &Loaded) -> Result<Record> {
     let _lock = dirs.lock()?;
     check_free(dirs, name)?;
     let dir = dirs.bpffs.join(name);
@@ -322,7 +322,7 @@ pub fn pin(dirs: &StateDirs, name: &str, pkg: &Package, loaded: &Loaded) -> Resu
     Ok(record)
 }
 
-fn pin_into(staging: &Path, pkg: &Package, loaded: &Loaded) -> Result<()> {
+fn pin_into(staging: &Path, pkg: &OpenedPackage, loaded: &Loaded) -> Result<()> {
     for sub in ["links", "maps"] {
         let d = staging.join(sub);
         std::fs::create_dir_all(&d).map_err(RuntimeError::io("create directory", &d))?;

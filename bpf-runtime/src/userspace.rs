@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::error::{Result, RuntimeError};
-use crate::package::Package;
+use crate::package::OpenedPackage;
 
 /// The environment variable that holds the verified bytecode's path.
 pub const BYTECODE_ENV: &str = "BPF_RUNTIME_BYTECODE";
 
 /// Runs the package's user space; returns the exit code to exit with
 /// (128 + signal when it was killed by one).
-pub fn run(pkg: &Package, args: &[String], duration: Option<Duration>) -> Result<i32> {
+pub fn run(pkg: &OpenedPackage, args: &[String], duration: Option<Duration>) -> Result<i32> {
     let (name, binary) = pkg
         .userspace
         .as_ref()

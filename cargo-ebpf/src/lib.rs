@@ -15,7 +15,6 @@ pub mod new;
 pub mod package;
 pub mod remote;
 pub mod run;
-pub mod rust;
 pub mod templates;
 pub mod tools;
 pub mod vmlinux;

@@ -15,7 +15,7 @@ pub const FILE_NAME: &str = "ebpf.toml";
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
-    pub package: Package,
+    pub package: PackageTable,
     #[serde(default, skip_serializing_if = "Build::is_default")]
     pub build: Build,
     #[serde(default, rename = "program", skip_serializing_if = "Vec::is_empty")]
@@ -65,9 +65,10 @@ pub struct ExtraFile {
     pub install: String,
 }
 
+/// The `[package]` table of `ebpf.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Package {
+pub struct PackageTable {
     pub name: String,
     pub version: String,
     pub language: Language,

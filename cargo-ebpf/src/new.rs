@@ -9,7 +9,7 @@ use ebpf_kinds::{ProgramType, classify_section};
 use crate::error::{Error, Result};
 use crate::fsutil::{files, write_atomic};
 use crate::lang::Language;
-use crate::manifest::{self, Build, Manifest, Package, Program};
+use crate::manifest::{self, Build, Manifest, PackageTable, Program};
 use crate::templates::{self, Ci, Request};
 
 #[derive(Debug, Clone)]
@@ -252,7 +252,7 @@ pub fn init_project(opts: &InitOptions) -> Result<Manifest> {
         )));
     }
     let m = Manifest {
-        package: Package {
+        package: PackageTable {
             name,
             version: "0.1.0".into(),
             language: lang,

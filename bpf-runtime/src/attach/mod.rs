@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use ebpf_cli::error_chain;
 
 use crate::error::{Result, RuntimeError};
-use crate::package::Package;
+use crate::package::OpenedPackage;
 
 /// How XDP programs attach.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -124,7 +124,7 @@ fn raise_memlock() {
 
 /// Loads the package's bytecode, sets its variables, and attaches every
 /// program.
-pub fn load(pkg: &Package, opts: &AttachOptions) -> Result<Loaded> {
+pub fn load(pkg: &OpenedPackage, opts: &AttachOptions) -> Result<Loaded> {
     raise_memlock();
     let big_endian = pkg.object.endianness == ebpf_object::Endianness::Big;
     let mut values = Vec::new();

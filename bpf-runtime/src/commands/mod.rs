@@ -16,7 +16,7 @@ use ebpf_kinds::{AttachArg, Direction};
 use crate::attach::{self, AttachFlags, AttachOptions, XdpAttachMode};
 use crate::error::{Result, RuntimeError};
 use crate::kernel::Host;
-use crate::package::{self, Package, PullPolicy};
+use crate::package::{self, OpenedPackage, PullPolicy};
 
 /// What to load and how to attach it: shared by `run` and `load`. The
 /// attach flags' help is made from the program-type table.
@@ -89,7 +89,7 @@ enum Plan {
 }
 
 /// Opens the package and checks the kernel can run it.
-fn prepare(t: TargetArgs, purpose: Purpose) -> Result<(Package, Plan)> {
+fn prepare(t: TargetArgs, purpose: Purpose) -> Result<(OpenedPackage, Plan)> {
     let pkg = package::open(
         &t.reference,
         &t.store.path(),

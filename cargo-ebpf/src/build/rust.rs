@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use cargo_metadata::Message;
 
-use crate::build::{Artifact, BuildOptions, Progress};
+use super::BuildOptions;
+use super::artifact::Artifact;
+use super::step::StepRunner;
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::tools;
@@ -104,7 +106,7 @@ pub fn build(
     m: &Manifest,
     root: &Path,
     opts: &BuildOptions,
-    p: &mut Progress<'_>,
+    p: &mut StepRunner,
 ) -> Result<(Vec<Artifact>, String)> {
     if opts.arch != Arch::host() {
         return Err(Error::usage(format!(
