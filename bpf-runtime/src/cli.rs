@@ -48,6 +48,18 @@ pub fn parse() -> Cli {
     ebpf_cli::parse_args(std::env::args_os())
 }
 
+/// The whole program: parse, run, exit with the command's code. Both
+/// `bpf-runtime` and the end-to-end tests' copy of it (`e2e/`) are this.
+pub fn main() -> ! {
+    match run(parse()) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(e.exit_code());
+        }
+    }
+}
+
 /// Runs the command; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {

@@ -317,7 +317,7 @@ impl EventPrinter {
             return;
         }
         let width =
-            |f: &ebpf_object::btf::Field| f.name.len().max(if f.ty.is_textual() { 16 } else { 7 });
+            |f: &ebpf_object::Field| f.name.len().max(if f.ty.is_textual() { 16 } else { 7 });
         if !self.header_done {
             self.header_done = true;
             let mut header = format!("{:<8}", "TIME");

@@ -87,6 +87,15 @@ pub fn parse() -> Cli {
     cli
 }
 
+/// The whole program: parse, run, exit with the error's code. Both
+/// `cargo-ebpf` and the end-to-end tests' copy of it (`e2e/`) are this.
+pub fn main() {
+    if let Err(e) = run(parse()) {
+        eprintln!("error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}
+
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::New(a) => cmd::new::execute(a),

@@ -9,6 +9,7 @@
 //! runtime cannot load is refused when it is packaged, not on the host.
 
 pub mod btf;
+pub mod desc;
 pub mod maps;
 mod value;
 
@@ -18,7 +19,8 @@ use ebpf_kinds::classify_section;
 use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use serde::{Deserialize, Serialize};
 
-pub use btf::{Btf, TypeDesc};
+pub use btf::Btf;
+pub use desc::{EnumValue, Field, TypeDesc};
 pub use ebpf_kinds::{KernelNeed, ProgramType};
 pub use maps::Display;
 

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::io::Write as _;
 
-use crate::btf::TypeDesc;
+use crate::desc::{Field, TypeDesc};
 
 impl TypeDesc {
     /// Decodes a value of this type from `bytes` (little-endian unless
@@ -123,7 +123,7 @@ impl TypeDesc {
     }
 }
 
-impl crate::btf::Field {
+impl Field {
     /// Appends this field's value, read from the enclosing struct's bytes.
     fn write_json(&self, out: &mut Vec<u8>, record: &[u8], big_endian: bool) {
         let at = record.get(self.offset as usize..).unwrap_or_default();
@@ -233,7 +233,7 @@ fn json_string(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::btf::{EnumValue, Field};
+    use crate::desc::{EnumValue, Field};
 
     fn int(name: &str, size: u32, signed: bool) -> TypeDesc {
         TypeDesc::Int {
@@ -258,7 +258,7 @@ mod tests {
     /// struct { u32 pid; char comm[8]; enum verdict v; s16 delta; u8 flags:3;
     /// void *at; u16 ports[2]; }
     fn event() -> TypeDesc {
-        let chars = crate::btf::encode_tests::chars(8);
+        let chars = crate::value::encode::tests::chars(8);
         let verdict = TypeDesc::Enum {
             name: "verdict".into(),
             size: 4,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::*;
+use crate::support::*;
 
 /// A registry process with its storage, log and (optionally) auth and TLS.
 pub struct Registry {

@@ -2,7 +2,7 @@
 //! (kprobes, fentry/fexit trampolines, the BPF LSM): Debian's packaged 6.1
 //! kernel boots under software emulation with an initramfs holding busybox,
 //! the static `bpf-runtime`, the binaries of generated projects and packaged
-//! images as archives. `tests/vm/init.sh` runs the scenarios in the guest
+//! images as archives. `e2e/vm/init.sh` runs the scenarios in the guest
 //! and prints `VM-PASS`/`VM-FAIL` lines on the serial console.
 //!
 //! The kernel is a parameter: `CARGO_EBPF_VM_KERNEL=PATH` boots any x86_64
@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::*;
+use crate::support::*;
 
 /// Where kernels are kept between runs (the work dir is emptied each run).
 fn kernels_dir() -> PathBuf {
@@ -188,7 +188,7 @@ fn guest_kernel_runs_kprobe_fentry_fexit_and_lsm_for_real() {
     }
     install(&root, Path::new("/bin/busybox"), "/bin/busybox");
     install(&root, &static_runtime(), "/bin/bpf-runtime");
-    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/vm/init.sh");
+    let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("vm/init.sh");
     install(&root, &init, "/init");
     std::fs::set_permissions(
         root.join("init"),

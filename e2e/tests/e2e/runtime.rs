@@ -2,26 +2,9 @@
 //! package` are loaded, attached and shown, their effects checked, and
 //! afterwards nothing of them is left (bpftool).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Child;
 
-use std::sync::OnceLock;
-use std::time::Duration;
-
-use super::*;
-
-/// The bpf-runtime binary beside cargo-ebpf's, built once for these tests
-/// (cargo builds only the tested package's binaries).
-fn runtime_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let bin = bin().with_file_name("bpf-runtime");
-        cargo_build(&["-p", "bpf-runtime"], &[]);
-        assert!(bin.is_file(), "{} was not built", bin.display());
-        bin
-    })
-    .clone()
-}
+use crate::support::*;
 
 /// Where these tests' runtimes keep records and pins: their own places,
 /// not the host's `/run/bpf-runtime` and `/sys/fs/bpf/bpf-runtime`.

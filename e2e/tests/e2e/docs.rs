@@ -54,6 +54,7 @@ fn messages() -> Vec<(PathBuf, String)> {
         "ebpf-oci",
         "ebpf-object",
         "ebpf-kinds",
+        "ebpf-cli",
     ] {
         rust_sources(&root().join(dir).join("src"), &mut files);
     }
@@ -254,7 +255,7 @@ fn every_program_the_tests_start_is_installed_by_the_test_command() {
         "tc",
     ];
     let mut missing = Vec::new();
-    for dir in ["tests", "ebpf-oci/tests", "ebpf-object/tests"] {
+    for dir in ["e2e/tests/e2e", "ebpf-oci/tests", "ebpf-object/tests"] {
         for entry in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
             let path = entry.path();
             if path.extension().is_none_or(|e| e != "rs") {
@@ -272,5 +273,61 @@ fn every_program_the_tests_start_is_installed_by_the_test_command() {
     assert!(
         missing.is_empty(),
         "tests start programs ci/test.sh does not install (add them to ci/tools.tsv in group {groups:?}): {missing:?}"
+    );
+}
+
+/// docs/architecture.md's layout names every Rust source file of the
+/// workspace, once, and no file that is gone.
+#[test]
+fn the_layout_names_every_module() {
+    let root = root();
+    let page = std::fs::read_to_string(root.join("docs/architecture.md")).unwrap();
+    let layout = page
+        .split("## Where things are")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .expect("docs/architecture.md has a layout block");
+    let mut listed = Vec::new();
+    let mut krate = String::new();
+    for line in layout.lines().filter(|l| !l.trim().is_empty()) {
+        let first = line.split_whitespace().next().unwrap();
+        if !line.starts_with(' ') {
+            krate = first.trim_end_matches('/').to_string();
+        } else {
+            listed.push(format!("{krate}/{first}"));
+        }
+    }
+    let mut files = Vec::new();
+    let members = [
+        "ebpf-kinds",
+        "ebpf-object",
+        "ebpf-oci",
+        "ebpf-cli",
+        "cargo-ebpf",
+        "bpf-runtime",
+        "e2e",
+    ];
+    for member in members {
+        for dir in ["src", "tests"] {
+            let dir = root.join(member).join(dir);
+            if dir.is_dir() {
+                rust_sources(&dir, &mut files);
+            }
+        }
+    }
+    let mut actual: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(&root).unwrap().display().to_string())
+        .collect();
+    actual.sort();
+    let mut sorted = listed.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), listed.len(), "a module is listed twice");
+    let missing: Vec<_> = actual.iter().filter(|f| !sorted.contains(f)).collect();
+    let gone: Vec<_> = sorted.iter().filter(|f| !actual.contains(f)).collect();
+    assert!(
+        missing.is_empty() && gone.is_empty(),
+        "docs/architecture.md's layout: missing {missing:?}, gone {gone:?}"
     );
 }

@@ -1,5 +1,5 @@
 #!/bin/busybox sh
-# /init of the test guest (tests/vm.rs): mounts what eBPF needs, runs each
+# /init of the test guest (e2e/tests/e2e/vm.rs): mounts what eBPF needs, runs each
 # scenario, and prints `VM-PASS NAME` or `VM-FAIL NAME` after its output on
 # the serial console, then `VM-DONE` and powers off. Binaries are under /t
 # (templates: LANG-TYPE), packaged images under /pkgs, bpf-runtime in /bin.

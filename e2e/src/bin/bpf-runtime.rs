@@ -1,0 +1,5 @@
+//! `bpf-runtime` as the end-to-end tests run it: the shipped binary's `main`.
+
+fn main() {
+    bpf_runtime::cli::main()
+}

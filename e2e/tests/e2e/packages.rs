@@ -1,0 +1,406 @@
+//! Images: multi-architecture indexes, what skopeo and bpfman's rules
+//! read of them, reproducible digests, and `package`'s answers to bad
+//! input.
+
+use crate::support::*;
+
+#[test]
+fn cross_arch_bytecode_for_aarch64() {
+    // Both platforms in one image: an OCI index that skopeo resolves per arch.
+    let (dir, store, _) = multi_arch_image();
+    let s = store.to_str().unwrap();
+    let reference = format!("oci:{s}:cross-xdp:0.1.0");
+    let raw = json(&skopeo(&["inspect", "--raw", &reference]));
+    let arches: Vec<&str> = raw["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["platform"]["architecture"].as_str().unwrap())
+        .collect();
+    assert_eq!(arches, ["amd64", "arm64"]);
+    for arch in ["amd64", "arm64"] {
+        let i = json(&skopeo(&["inspect", "--override-arch", arch, &reference]));
+        assert_eq!(i["Architecture"], arch);
+        assert_eq!(
+            i["Labels"]["io.ebpf.programs"],
+            r#"{"count_packets":"xdp"}"#
+        );
+    }
+    let human = ok(&cargo_ebpf(
+        &dir,
+        &["inspect", "cross-xdp:0.1.0", "--store", s],
+    ));
+    assert!(human.contains("image index, 2 platform(s)"), "{human}");
+    assert!(human.contains("linux/arm64 (aarch64"), "{human}");
+}
+
+#[test]
+fn images_are_standard_and_read_as_bpfman_reads_them() {
+    let dir = c_project("tracepoint");
+    let store = workdir().join("stores/standard");
+    let s = store.to_str().unwrap();
+    let archive = workdir().join("c-tracepoint.tar");
+    let report = json(&ok(&cargo_ebpf(
+        &dir,
+        &[
+            "package",
+            "--no-build",
+            "--json",
+            "--store",
+            s,
+            "--archive",
+            archive.to_str().unwrap(),
+        ],
+    )));
+    let digest = report["digest"].as_str().unwrap();
+    let tag = "c-tracepoint:0.1.0";
+
+    // skopeo reads the layout and the archive, and copies the image unchanged.
+    let i = json(&skopeo(&["inspect", &format!("oci:{s}:{tag}")]));
+    assert_eq!(i["Digest"], digest);
+    let a = json(&skopeo(&[
+        "inspect",
+        &format!("oci-archive:{}", archive.display()),
+    ]));
+    assert_eq!(a["Digest"], digest);
+    let copy = workdir().join("stores/skopeo-copy");
+    skopeo(&[
+        "copy",
+        "-q",
+        &format!("oci:{s}:{tag}"),
+        &format!("oci:{}:{tag}", copy.display()),
+    ]);
+    let raw = skopeo(&["inspect", "--raw", &format!("oci:{}:{tag}", copy.display())]);
+    assert_eq!(digest_of(raw.as_bytes()), digest);
+    let again = json(&ok(&cargo_ebpf(
+        &dir,
+        &[
+            "inspect",
+            "--json",
+            &format!("oci:{}:{tag}", copy.display()),
+        ],
+    )));
+    assert_eq!(again["digest"], digest);
+
+    // As bpfman reads it: the labels of the config, and the first entry of
+    // the first layer, read here with plain JSON and the system's tar.
+    let blob = |d: &str| {
+        store
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let index = json(&std::fs::read_to_string(store.join("index.json")).unwrap());
+    let entry = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap();
+    let manifest = json(&std::fs::read_to_string(blob(entry["digest"].as_str().unwrap())).unwrap());
+    let config = json(
+        &std::fs::read_to_string(blob(manifest["config"]["digest"].as_str().unwrap())).unwrap(),
+    );
+    let labels = &config["config"]["Labels"];
+    let programs = json(labels["io.ebpf.programs"].as_str().unwrap());
+    let maps = json(labels["io.ebpf.maps"].as_str().unwrap());
+    assert_eq!(programs, serde_json::json!({"handle_exec": "tracepoint"}));
+    assert_eq!(maps, serde_json::json!({"events": "ringbuf"}));
+    let known: Vec<&str> = ebpf_kinds::TYPES.iter().filter_map(|t| t.bpfman).collect();
+    for v in programs.as_object().unwrap().values() {
+        assert!(known.contains(&v.as_str().unwrap()), "{v}");
+    }
+    let layer0 = &manifest["layers"][0];
+    assert_eq!(
+        layer0["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    let layer0 = blob(layer0["digest"].as_str().unwrap());
+    let list = Command::new("tar")
+        .arg("-tzf")
+        .arg(&layer0)
+        .output()
+        .unwrap();
+    assert_eq!(ok(&list), "c-tracepoint.bpf.o\n");
+    let first = Command::new("tar")
+        .arg("-xzOf")
+        .arg(&layer0)
+        .output()
+        .unwrap();
+    let built = std::fs::read(
+        dir.join("target/ebpf")
+            .join(std::env::consts::ARCH)
+            .join("c-tracepoint.bpf.o"),
+    )
+    .unwrap();
+    assert!(
+        first.stdout == built,
+        "layer 0 does not hold the built object"
+    );
+
+    // What a user needs to run it.
+    let human = ok(&cargo_ebpf(&dir, &["inspect", tag, "--store", s]));
+    for want in [
+        "handle_exec          tracepoint",
+        "record struct event { pid: __u32, uid: __u32, comm: char[16], filename: char[256] }",
+        "target_uid           __u32          default 4294967295  report only execs by this user id",
+        "kernel       Linux 5.8+",
+        "user space   bin/c-tracepoint (static)",
+    ] {
+        assert!(human.contains(want), "missing `{want}` in:\n{human}");
+    }
+    let images = ok(&cargo_ebpf(&dir, &["images", "--store", s]));
+    assert!(
+        images.contains(tag) && images.contains("linux/amd64"),
+        "{images}"
+    );
+}
+
+#[test]
+fn the_same_sources_package_to_the_same_digest() {
+    let a = new_project("repro-a", "c", "xdp");
+    let git = |dir: &Path, args: &[&str]| {
+        ok(&Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_DATE", "2026-01-02T03:04:05Z")
+            .env("GIT_COMMITTER_DATE", "2026-01-02T03:04:05Z")
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .output()
+            .unwrap())
+    };
+    // An extra file, installed on hosts from the image's files layer.
+    std::fs::create_dir_all(a.join("conf")).unwrap();
+    std::fs::write(a.join("conf/limits.toml"), "max = 3\n").unwrap();
+    let mut m = std::fs::read_to_string(a.join("ebpf.toml")).unwrap();
+    m.push_str("\n[[file]]\nsource = \"conf/limits.toml\"\ninstall = \"/etc/repro/limits.toml\"\n");
+    std::fs::write(a.join("ebpf.toml"), m).unwrap();
+    git(&a, &["init", "-q"]);
+    git(&a, &["add", "-A"]);
+    git(&a, &["commit", "-qm", "start"]);
+    // A copy made later, at another path, with every file touched anew.
+    std::thread::sleep(Duration::from_millis(1100));
+    let b = workdir().join("repro-b");
+    ok(&Command::new("cp")
+        .arg("-a")
+        .arg(&a)
+        .arg(&b)
+        .output()
+        .unwrap());
+    ok(&Command::new("find")
+        .arg(&b)
+        .args(["-exec", "touch", "{}", "+"])
+        .output()
+        .unwrap());
+    let digests: Vec<String> = [&a, &b]
+        .iter()
+        .map(|dir| {
+            let store = dir.join("store");
+            let r = json(&ok(&cargo_ebpf(
+                dir,
+                &[
+                    "package",
+                    "--json",
+                    "--tag",
+                    "repro:1",
+                    "--store",
+                    store.to_str().unwrap(),
+                ],
+            )));
+            r["digest"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+    let store = a.join("store");
+    let i = json(&ok(&cargo_ebpf(
+        &a,
+        &[
+            "inspect",
+            "repro:1",
+            "--json",
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    )));
+    assert_eq!(i["platforms"][0]["created"], "2026-01-02T03:04:05Z");
+    let files = &i["platforms"][0]["metadata"]["files"];
+    assert_eq!(
+        files,
+        &serde_json::json!([{"path": "/etc/repro/limits.toml", "executable": false}])
+    );
+    let last = i["platforms"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["role"], "files");
+    let head = git(&a, &["rev-parse", "HEAD"]);
+    assert_eq!(i["platforms"][0]["metadata"]["revision"], head.trim());
+}
+
+#[test]
+fn package_bad_input_gets_one_clear_line() {
+    let dir = new_project("pkg-bad", "c", "xdp");
+    let store = workdir().join("stores/bad");
+    let s = store.to_str().unwrap();
+    let obj = dir
+        .join("target/ebpf")
+        .join(std::env::consts::ARCH)
+        .join("pkg-bad.bpf.o");
+
+    let line = fails(
+        &cargo_ebpf(&dir, &["package", "--no-build", "--store", s]),
+        2,
+    );
+    assert!(
+        line.contains("no eBPF object for x86_64") && line.contains("run `cargo ebpf build"),
+        "{line}"
+    );
+
+    std::fs::create_dir_all(obj.parent().unwrap()).unwrap();
+    std::fs::copy("/bin/true", &obj).unwrap();
+    let line = fails(
+        &cargo_ebpf(&dir, &["package", "--no-build", "--store", s]),
+        1,
+    );
+    assert!(
+        line.contains("not an eBPF object: it is built for x86_64"),
+        "{line}"
+    );
+
+    // Kernel sources with one flaw each (the user space goes: it needs a
+    // working object).
+    std::fs::remove_file(dir.join("src/pkg-bad.c")).unwrap();
+    let src = dir.join("src/pkg-bad.bpf.c");
+    let good = std::fs::read_to_string(&src).unwrap();
+    for (flawed, want) in [
+        (
+            good.replace("SEC(\"license\")", "SEC(\"licence\")"),
+            "no license: add a `license` section",
+        ),
+        (good.replace("SEC(\"xdp\")", ""), "no programs"),
+        (
+            good.replace("SEC(\"xdp\")", "SEC(\"xdp_custom\")"),
+            "which names no program type cargo-ebpf knows",
+        ),
+        (
+            good.replace("SEC(\"xdp\")", "SEC(\"tcx/ingress\")"),
+            "is not one aya (the loader of bpf-runtime and bpfman) knows; name it `classifier`",
+        ),
+    ] {
+        assert_ne!(flawed, good, "{want}");
+        std::fs::write(&src, &flawed).unwrap();
+        let line = fails(&cargo_ebpf(&dir, &["package", "--store", s]), 1);
+        assert!(line.contains(want), "want `{want}`: {line}");
+    }
+    std::fs::write(&src, &good).unwrap();
+    // Nothing was written by the failures.
+    assert!(
+        !store.exists()
+            || ok(&cargo_ebpf(&dir, &["images", "--store", s]))
+                .lines()
+                .count()
+                == 1
+    );
+
+    ok(&cargo_ebpf(&dir, &["package", "--store", s]));
+    let line = fails(&cargo_ebpf(&dir, &["package", "--store", s]), 2);
+    assert_eq!(
+        line,
+        "error: an image tagged `pkg-bad:0.1.0` exists already; remove it first or choose another tag"
+    );
+    ok(&cargo_ebpf(&dir, &["package", "--store", s, "--force"]));
+    let line = fails(&cargo_ebpf(&dir, &["inspect", "nope:1", "--store", s]), 2);
+    assert_eq!(line, "error: no image tagged `nope:1` in the store");
+
+    // A flipped byte in the bytecode layer of a copy of the store.
+    let broken = workdir().join("stores/broken");
+    ok(&Command::new("cp")
+        .arg("-a")
+        .arg(&store)
+        .arg(&broken)
+        .output()
+        .unwrap());
+    let i = json(&ok(&cargo_ebpf(
+        &dir,
+        &["inspect", "pkg-bad:0.1.0", "--json", "--store", s],
+    )));
+    let layer0 = i["platforms"][0]["layers"][0]["digest"].as_str().unwrap();
+    let meta = i["platforms"][0]["layers"][1]["digest"].as_str().unwrap();
+    for d in [meta, layer0] {
+        let path = broken
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[10] ^= 0x01;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let b = broken.to_str().unwrap();
+    let line = fails(
+        &cargo_ebpf(&dir, &["inspect", "pkg-bad:0.1.0", "--store", b]),
+        1,
+    );
+    assert!(
+        line.contains(&format!("blob {meta} in")) && line.contains("is corrupted"),
+        "{line}"
+    );
+    // Copying it into a good store stops at the bad blob and tags nothing.
+    let line = fails(
+        &cargo_ebpf(
+            &dir,
+            &[
+                "tag",
+                &format!("oci:{b}:pkg-bad:0.1.0"),
+                "x:1",
+                "--store",
+                s,
+            ],
+        ),
+        1,
+    );
+    assert!(line.contains("is corrupted"), "{line}");
+    fails(&cargo_ebpf(&dir, &["inspect", "x:1", "--store", s]), 2);
+
+    // A store that cannot be created: its parent is a file.
+    let file = workdir().join("stores/a-file");
+    std::fs::write(&file, "").unwrap();
+    let line = fails(
+        &cargo_ebpf(
+            &dir,
+            &["package", "--store", file.join("store").to_str().unwrap()],
+        ),
+        2,
+    );
+    assert!(
+        line.contains("choose a writable store with --store DIR or CARGO_EBPF_STORE"),
+        "{line}"
+    );
+
+    // tag and rmi: blobs stay while a tag uses them.
+    ok(&cargo_ebpf(
+        &dir,
+        &["tag", "pkg-bad:0.1.0", "other:2", "--store", s],
+    ));
+    ok(&cargo_ebpf(&dir, &["rmi", "pkg-bad:0.1.0", "--store", s]));
+    ok(&cargo_ebpf(&dir, &["inspect", "other:2", "--store", s]));
+    let rmi = cargo_ebpf(&dir, &["rmi", "other:2", "--store", s]);
+    ok(&rmi);
+    // Manifest, config, bytecode and metadata (this project has no user space).
+    assert!(
+        text(&rmi.stderr).contains("(4 blobs freed)"),
+        "{}",
+        text(&rmi.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(store.join("blobs/sha256"))
+        .unwrap()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "blobs left after removing every tag: {left:?}"
+    );
+    let images = ok(&cargo_ebpf(&dir, &["images", "--json", "--store", s]));
+    assert_eq!(json(&images), serde_json::json!([]));
+}

@@ -1,0 +1,5 @@
+//! Values of described types: decoded from raw bytes (JSON or table cells)
+//! and encoded from text.
+
+mod decode;
+mod encode;
