@@ -15,18 +15,6 @@ use ebpf_object::ObjectInfo;
 
 use crate::error::{Result, RuntimeError};
 
-/// Every feature a package may need, in the order `features` lists them.
-const ALL: [KernelNeed; 8] = [
-    KernelNeed::KernelBtf,
-    KernelNeed::Kprobes,
-    KernelNeed::Uprobes,
-    KernelNeed::Trampolines,
-    KernelNeed::BpfLsm,
-    KernelNeed::CgroupV2,
-    KernelNeed::PerfEvents,
-    KernelNeed::GlobalData,
-];
-
 /// One line of `bpf-runtime features`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Feature {
@@ -68,14 +56,12 @@ impl Host {
             .filter(|s| !s.is_empty())
             .collect();
         let version = parse_version(&release);
-        let absent = ALL
+        let absent = KernelNeed::ALL
             .into_iter()
             .filter(|need| {
-                let name = serde_json::to_value(need)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                pretend.contains(&name) || version < need.min_kernel() || !present(*need)
+                pretend.iter().any(|p| p == need.name())
+                    || version < need.min_kernel()
+                    || !present(*need)
             })
             .collect();
         Host {
@@ -85,10 +71,26 @@ impl Host {
         }
     }
 
+    /// A host running `release` that lacks `absent` (and what that
+    /// release is too old for).
+    #[cfg(test)]
+    fn pretend(release: &str, absent: &[KernelNeed]) -> Host {
+        let version = parse_version(release);
+        Host {
+            release: release.into(),
+            version,
+            absent: KernelNeed::ALL
+                .into_iter()
+                .filter(|n| absent.contains(n) || version < n.min_kernel())
+                .collect(),
+        }
+    }
+
     /// Every feature the runtime checks, and whether this host offers it
     /// (as far as can be told without loading anything).
     pub fn features(&self) -> Vec<Feature> {
-        ALL.iter()
+        KernelNeed::ALL
+            .iter()
             .map(|&need| Feature {
                 need,
                 describe: need.describe(),
@@ -223,5 +225,94 @@ mod tests {
         assert_eq!(parse_version("6.18.44-fc-v445"), (6, 18));
         assert_eq!(parse_version("4.19.90-2102.2.0.0062.oe1.x86_64"), (4, 19));
         assert_eq!(parse_version("5.10.0"), (5, 10));
+        assert_eq!(parse_version("garbage"), (0, 0));
+    }
+
+    /// An object with one program of `ty` and one map of `map_type`, as
+    /// image metadata describes it.
+    fn object(ty: &str, map_type: &str, features: &[&str]) -> ObjectInfo {
+        serde_json::from_value(serde_json::json!({
+            "endianness": "little",
+            "license": "GPL",
+            "programs": [{"name": "prog", "section": "x", "type": ty}],
+            "maps": [{
+                "name": "events", "type": map_type, "key_size": 0,
+                "value_size": 0, "max_entries": 4096, "display": "events"
+            }],
+            "variables": [],
+            "kernel": {
+                "min_version": "5.8", "program_types": [ty],
+                "map_types": [map_type], "features": features
+            }
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_old_kernel_is_told_which_map_or_program_needs_more() {
+        let old = Host::pretend("4.19.90-2102.2.0.0062.oe1.x86_64", &[]);
+        let e = old
+            .check("execsnoop", &object("tracepoint", "ringbuf", &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("Linux 5.8 for ring buffer maps (`events`)")
+                && e.contains("runs Linux 4.19.90"),
+            "{e}"
+        );
+        let e = old
+            .check("t", &object("fentry", "hash", &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("for fentry programs (`prog`)"), "{e}");
+        old.check("t", &object("xdp", "perf_event_array", &[]))
+            .unwrap();
+    }
+
+    #[test]
+    fn a_missing_feature_says_whether_the_kernel_is_too_old_or_lacks_it() {
+        let new = Host::pretend("6.18.0", &[KernelNeed::Kprobes, KernelNeed::KernelBtf]);
+        let e = new
+            .check("k", &object("kprobe", "hash", &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("kprobes (CONFIG_KPROBES) for its kprobe program `prog`"),
+            "{e}"
+        );
+        assert!(e.contains("built without CONFIG_KPROBES"), "{e}");
+        let e = new
+            .check("k", &object("tracepoint", "hash", &["kernel_btf"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not offer it (runs Linux 6.18.0)"), "{e}");
+        let old = Host::pretend("5.1.0", &[]);
+        let e = old
+            .check("k", &object("xdp", "array", &["global_data"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("(it arrived in 5.2)"), "{e}");
+        new.check("k", &object("tracepoint", "hash", &["global_data"]))
+            .unwrap();
+    }
+
+    #[test]
+    fn features_list_every_need_and_the_absent_ones_as_absent() {
+        let host = Host::pretend("6.18.0", &[KernelNeed::BpfLsm]);
+        let f = host.features();
+        let names: Vec<&str> = f.iter().map(|f| f.need.name()).collect();
+        assert_eq!(names.len(), KernelNeed::ALL.len());
+        assert_eq!(names[0], "kernel_btf");
+        for feature in &f {
+            assert_eq!(
+                feature.present,
+                feature.need != KernelNeed::BpfLsm,
+                "{feature:?}"
+            );
+        }
+        // The names are the ones metadata and BPF_RUNTIME_ABSENT use.
+        for need in KernelNeed::ALL {
+            assert_eq!(serde_json::to_value(need).unwrap(), need.name());
+        }
     }
 }

@@ -449,16 +449,29 @@ fn print_counter(out: &mut impl Write, c: &Counter, json: bool, big_endian: bool
     Ok(())
 }
 
+/// The values of log2 bucket `i`: 0 holds 0, `i` holds `2^(i-1) ..= 2^i - 1`;
+/// `None` past 64, where no `u64` lies (a key the program should not write).
+fn bucket_bounds(i: u64) -> Option<(u64, u64)> {
+    match i {
+        0 => Some((0, 0)),
+        1..=64 => Some((1u64 << (i - 1), u64::MAX >> (64 - i))),
+        _ => None,
+    }
+}
+
 fn print_histogram(
     out: &mut impl Write,
     name: &str,
     rows: &[(Value, Value)],
     json: bool,
 ) -> Result<()> {
-    let mut buckets: Vec<(u64, u64)> = rows
+    let mut buckets: Vec<(u64, u64, u64)> = rows
         .iter()
-        .filter_map(|(k, v)| Some((k.as_u64()?, v.as_u64()?)))
-        .filter(|(_, v)| *v > 0)
+        .filter_map(|(k, v)| {
+            let (low, high) = bucket_bounds(k.as_u64()?)?;
+            Some((low, high, v.as_u64()?))
+        })
+        .filter(|(_, _, n)| *n > 0)
         .collect();
     if buckets.is_empty() {
         return Ok(());
@@ -467,19 +480,17 @@ fn print_histogram(
     if json {
         let b: Vec<Value> = buckets
             .iter()
-            .map(|(i, n)| serde_json::json!({"low": if *i == 0 { 0 } else { 1u64 << (i - 1) }, "high": (1u64 << i) - 1, "count": n}))
+            .map(|(low, high, n)| serde_json::json!({"low": low, "high": high, "count": n}))
             .collect();
         let line = serde_json::json!({"time": now_rfc3339(), "map": name, "histogram": b});
         let _ = writeln!(out, "{line}");
         return Ok(());
     }
-    let max = buckets.iter().map(|(_, n)| *n).max().unwrap_or(1);
+    let max = buckets.iter().map(|(_, _, n)| *n).max().unwrap_or(1);
     let _ = writeln!(out, "{}  {name}", clock());
     let _ = writeln!(out, "{:>24} : {:<10} distribution", "value", "count");
-    for (i, n) in buckets {
-        let low = if i == 0 { 0 } else { 1u64 << (i - 1) };
-        let high = (1u64 << i).saturating_sub(1);
-        let stars = (n * 40 / max) as usize;
+    for (low, high, n) in buckets {
+        let stars = (u128::from(n) * 40 / u128::from(max)) as usize;
         let _ = writeln!(
             out,
             "{:>10} -> {:<10} : {:<10} |{:<40}|",
@@ -490,4 +501,192 @@ fn print_histogram(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ebpf_object::{Field, TypeDesc};
+    use serde_json::json;
+
+    fn int(name: &str, size: u32) -> TypeDesc {
+        TypeDesc::Int {
+            name: name.into(),
+            size,
+            signed: false,
+            char: false,
+            bool: false,
+        }
+    }
+
+    /// `struct event { __u32 pid; char comm[8]; }`
+    fn event() -> TypeDesc {
+        let comm = TypeDesc::Array {
+            len: 8,
+            elem: Box::new(TypeDesc::Int {
+                name: "char".into(),
+                size: 1,
+                signed: true,
+                char: true,
+                bool: false,
+            }),
+        };
+        TypeDesc::Struct {
+            name: "event".into(),
+            size: 12,
+            fields: vec![
+                Field {
+                    name: "pid".into(),
+                    offset: 0,
+                    bit_offset: 0,
+                    bits: 0,
+                    ty: int("__u32", 4),
+                },
+                Field {
+                    name: "comm".into(),
+                    offset: 4,
+                    bit_offset: 0,
+                    bits: 0,
+                    ty: comm,
+                },
+            ],
+        }
+    }
+
+    fn record(pid: u32, comm: &str) -> Vec<u8> {
+        let mut b = pid.to_le_bytes().to_vec();
+        let mut c = comm.as_bytes().to_vec();
+        c.resize(8, 0);
+        b.extend(c);
+        b
+    }
+
+    #[test]
+    fn events_print_as_a_table_with_one_header() {
+        let mut p = EventPrinter::new(false, false);
+        let mut out = Vec::new();
+        p.print(&mut out, "events", Some(&event()), &record(7, "bash"));
+        p.print(&mut out, "events", Some(&event()), &record(12345, "a<b>"));
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], "TIME          PID  COMM");
+        // HH:MM:SS, then the columns aligned under the header.
+        assert_eq!(&lines[1][8..], "        7  bash");
+        assert_eq!(&lines[2][8..], "    12345  a<b>");
+        assert_eq!(lines[1].as_bytes()[2], b':');
+    }
+
+    #[test]
+    fn events_print_as_json_lines_and_short_records_as_null() {
+        let mut p = EventPrinter::new(true, false);
+        let mut out = Vec::new();
+        p.print(&mut out, "ev\"ents", Some(&event()), &record(7, "sh"));
+        p.print(&mut out, "events", Some(&event()), &[1, 2]);
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["map"], "ev\"ents");
+        assert_eq!(lines[0]["event"], json!({"pid": 7, "comm": "sh"}));
+        assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(
+            lines[1]["event"],
+            Value::Null,
+            "a record shorter than its type"
+        );
+    }
+
+    #[test]
+    fn events_without_a_record_type_print_in_hex() {
+        let mut p = EventPrinter::new(true, false);
+        let mut out = Vec::new();
+        p.print(&mut out, "raw", None, &[0xde, 0xad]);
+        let line: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(line["event"], "dead");
+    }
+
+    #[test]
+    fn per_cpu_values_add_up_field_by_field() {
+        assert_eq!(sum(json!(2), &json!(3)), json!(5));
+        assert_eq!(
+            sum(json!(u64::MAX), &json!(1)),
+            json!(0),
+            "wraps as the kernel does"
+        );
+        assert_eq!(
+            sum(
+                json!({"packets": 1, "bytes": 60}),
+                &json!({"packets": 2, "bytes": 40})
+            ),
+            json!({"packets": 3, "bytes": 100})
+        );
+        assert_eq!(sum(json!([1, 2]), &json!([3, 4])), json!([4, 6]));
+        assert!(is_zero(&json!({"packets": 0, "bytes": [0, 0]})));
+        assert!(!is_zero(&json!({"packets": 0, "bytes": 1})));
+    }
+
+    #[test]
+    fn counters_show_fields_in_their_types_order() {
+        let ty = TypeDesc::Struct {
+            name: "v".into(),
+            size: 16,
+            fields: ["packets", "bytes"]
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Field {
+                    name: (*n).into(),
+                    offset: 8 * i as u32,
+                    bit_offset: 0,
+                    bits: 0,
+                    ty: int("__u64", 8),
+                })
+                .collect(),
+        };
+        let v = json!({"bytes": 100, "packets": 3});
+        assert_eq!(inline(&v, Some(&ty), "value"), "packets=3  bytes=100");
+        assert_eq!(inline(&json!("tcp"), None, "key"), "key=tcp");
+        assert_eq!(inline(&Value::Null, None, "key"), "key=-");
+    }
+
+    #[test]
+    fn histograms_print_buckets_and_ignore_impossible_ones() {
+        assert_eq!(bucket_bounds(0), Some((0, 0)));
+        assert_eq!(bucket_bounds(1), Some((1, 1)));
+        assert_eq!(bucket_bounds(4), Some((8, 15)));
+        assert_eq!(bucket_bounds(64), Some((1 << 63, u64::MAX)));
+        assert_eq!(bucket_bounds(65), None);
+        let rows = vec![
+            (json!(3), json!(10)),
+            (json!(1), json!(5)),
+            (json!(2), json!(0)),
+            (json!(1000), json!(99)),
+            (json!(64), json!(u64::MAX)),
+        ];
+        let mut out = Vec::new();
+        print_histogram(&mut out, "lat", &rows, true).unwrap();
+        let line: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            line["histogram"],
+            json!([
+                {"low": 1, "high": 1, "count": 5},
+                {"low": 4, "high": 7, "count": 10},
+                {"low": 1u64 << 63, "high": u64::MAX, "count": u64::MAX},
+            ])
+        );
+        let mut out = Vec::new();
+        print_histogram(&mut out, "lat", &rows, false).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 5, "{text}");
+        assert!(
+            lines[2].starts_with("         1 -> 1          : 5 "),
+            "{text}"
+        );
+        assert!(
+            lines[4].ends_with(&format!("|{}|", "*".repeat(40))),
+            "{text}"
+        );
+    }
 }

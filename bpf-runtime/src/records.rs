@@ -155,8 +155,12 @@ fn pinnable_maps(pkg: &OpenedPackage, loaded: &Loaded) -> Vec<String> {
 /// When process `pid` started, in clock ticks after boot (field 22 of
 /// `/proc/PID/stat`); `None` when there is no such process.
 fn process_start(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses.
+    start_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Field 22 of a `/proc/PID/stat` line. The command name (field 2) may hold
+/// spaces and parentheses, so fields are counted after its last `)`.
+fn start_time(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
 }
@@ -529,5 +533,134 @@ fn detach_orphan(a: &Attached, pid: u32) -> Option<String> {
             a.program
         )),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ebpf_kinds::{AttachPoint, ProgramType};
+
+    fn record(name: &str, held: Held) -> Record {
+        Record {
+            name: name.into(),
+            package: "xdpcount".into(),
+            version: "0.1.0".into(),
+            reference: "xdpcount:0.1.0".into(),
+            digest: Some(format!("sha256:{}", "ab".repeat(32))),
+            since: "2026-12-02T16:00:00Z".into(),
+            held,
+            programs: vec![Attached {
+                program: "count".into(),
+                ty: ProgramType::Xdp,
+                point: "xdp lo".parse::<AttachPoint>().unwrap(),
+                id: Some(42),
+                links: vec![7],
+            }],
+            maps: vec!["counts".into()],
+        }
+    }
+
+    fn dirs(root: &Path) -> StateDirs {
+        StateDirs {
+            bpffs: root.join("bpffs"),
+            state: root.join("state"),
+        }
+    }
+
+    #[test]
+    fn records_are_written_and_listed_back_sorted() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = dirs(root.path());
+        let pins = Held::Pins {
+            dir: dirs.bpffs.join("b"),
+        };
+        let run = Held::Process {
+            pid: 4321,
+            start: 99,
+        };
+        write_record(&dirs, &record("b", pins.clone())).unwrap();
+        write_record(&dirs, &record("a-4321", run.clone())).unwrap();
+        // Neither the lock nor anything not ending in .json is a record.
+        std::fs::write(dirs.state.join(".lock"), "").unwrap();
+        std::fs::write(dirs.state.join("notes.txt"), "x").unwrap();
+
+        assert!(dirs.state.join("b.json").is_file());
+        assert!(
+            dirs.state.join("run-4321.json").is_file(),
+            "a run's file is its pid"
+        );
+        let listed = list(&dirs).unwrap();
+        let names: Vec<&str> = listed.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["a-4321", "b"]);
+        assert_eq!(listed[0].held, run);
+        assert_eq!(listed[1].held, pins);
+        assert_eq!(listed[1].programs[0].point.to_string(), "xdp lo");
+        assert_eq!(listed[1].programs[0].links, [7]);
+    }
+
+    #[test]
+    fn the_record_format_is_flat_json_with_the_holder_tagged() {
+        let r = record(
+            "b",
+            Held::Pins {
+                dir: "/sys/fs/bpf/bpf-runtime/b".into(),
+            },
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["held_by"], "pins");
+        assert_eq!(v["dir"], "/sys/fs/bpf/bpf-runtime/b");
+        assert_eq!(v["programs"][0]["type"], "xdp");
+        assert_eq!(v["programs"][0]["point"], "xdp lo");
+        let back: Record = serde_json::from_value(v).unwrap();
+        assert_eq!(back.held, r.held);
+    }
+
+    #[test]
+    fn a_record_that_is_not_one_is_refused_with_what_to_do() {
+        let root = tempfile::tempdir().unwrap();
+        let dirs = dirs(root.path());
+        std::fs::create_dir_all(&dirs.state).unwrap();
+        std::fs::write(dirs.state.join("x.json"), "{\"name\": 1}").unwrap();
+        let e = list(&dirs).unwrap_err().to_string();
+        assert!(e.contains("x.json is not a bpf-runtime record"), "{e}");
+        assert!(e.contains("bpf-runtime gc"), "{e}");
+        // No state directory yet: nothing loaded, not an error.
+        assert!(
+            list(&self::dirs(&root.path().join("none")))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn names_are_what_bpffs_and_the_runtime_allow() {
+        for good in ["xdpcount", "a-b_c", "X1"] {
+            check_name(good).unwrap();
+        }
+        for bad in ["", "_x", "run-1", "a.b", "a/b", "../x", "a b", "é"] {
+            let e = check_name(bad).unwrap_err().to_string();
+            assert!(e.starts_with(&format!("invalid name `{bad}`")), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_process_is_known_by_its_start_time() {
+        let stat = "1234 (a (weird) name) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 5555 1000 10";
+        assert_eq!(start_time(stat), Some(5555));
+        assert_eq!(start_time("1234 (short) S 1"), None);
+        assert_eq!(start_time("garbage"), None);
+        let me = std::process::id();
+        let start = process_start(me).expect("this process has a stat");
+        let alive = record("me", Held::Process { pid: me, start });
+        assert!(alive.alive());
+        let reused = record(
+            "me",
+            Held::Process {
+                pid: me,
+                start: start + 1,
+            },
+        );
+        assert!(!reused.alive(), "a reused pid is another process");
     }
 }

@@ -62,6 +62,32 @@ pub enum KernelNeed {
 }
 
 impl KernelNeed {
+    /// Every need, in the order `bpf-runtime features` lists them.
+    pub const ALL: [KernelNeed; 8] = [
+        KernelNeed::KernelBtf,
+        KernelNeed::Kprobes,
+        KernelNeed::Uprobes,
+        KernelNeed::Trampolines,
+        KernelNeed::BpfLsm,
+        KernelNeed::CgroupV2,
+        KernelNeed::PerfEvents,
+        KernelNeed::GlobalData,
+    ];
+
+    /// The name in metadata and `BPF_RUNTIME_ABSENT` (its serde name).
+    pub const fn name(self) -> &'static str {
+        match self {
+            KernelNeed::Kprobes => "kprobes",
+            KernelNeed::Uprobes => "uprobes",
+            KernelNeed::Trampolines => "trampolines",
+            KernelNeed::BpfLsm => "bpf_lsm",
+            KernelNeed::KernelBtf => "kernel_btf",
+            KernelNeed::CgroupV2 => "cgroup_v2",
+            KernelNeed::PerfEvents => "perf_events",
+            KernelNeed::GlobalData => "global_data",
+        }
+    }
+
     pub const fn describe(self) -> &'static str {
         match self {
             KernelNeed::Kprobes => "kprobes (CONFIG_KPROBES)",
