@@ -1,4 +1,5 @@
-//! The table as Markdown, for docs/program-types.md.
+//! The table as Markdown, for docs/program-types.md and the runtime guide
+//! (tests keep both docs equal to it; `UPDATE_DOCS=1` rewrites them).
 
 use crate::TYPES;
 
@@ -44,26 +45,76 @@ pub fn markdown_table() -> String {
     s
 }
 
+/// What `bpf-runtime` attaches each type to and the options that change it,
+/// for docs/runtime-guide.md.
+pub fn runtime_table() -> String {
+    let mut s = String::from(
+        "| type | attached to | options (default from the package, else shown) |\n|---|---|---|\n",
+    );
+    for t in TYPES {
+        let options: Vec<String> = t
+            .args
+            .iter()
+            .map(|a| {
+                let flag = format!("`--{}`", a.arg.name());
+                match (a.required, a.default) {
+                    (_, Some(d)) => format!("{flag} (default `{d}`)"),
+                    (true, None) => flag,
+                    (false, None) => format!("{flag} (optional)"),
+                }
+            })
+            .collect();
+        s.push_str(&format!(
+            "| {} | {} | {} |\n",
+            t.name,
+            t.attaches_to,
+            if options.is_empty() {
+                "—".into()
+            } else {
+                options.join(", ")
+            }
+        ));
+    }
+    s
+}
+
 #[cfg(test)]
 mod doc_tests {
-    /// docs/program-types.md carries this table; `UPDATE_DOCS=1 cargo test`
-    /// rewrites it.
-    #[test]
-    fn program_types_doc_is_current() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/program-types.md");
-        let doc = std::fs::read_to_string(path).expect("docs/program-types.md");
-        let (start, end) = ("<!-- table:start -->\n", "<!-- table:end -->");
-        let a = doc.find(start).expect("table start marker") + start.len();
-        let b = doc.find(end).expect("table end marker");
-        let table = super::markdown_table();
-        if doc[a..b] != table {
+    /// Checks that `doc` (under the workspace) holds `table` between its
+    /// `<!-- NAME:start -->` and `<!-- NAME:end -->` markers; rewrites it
+    /// with `UPDATE_DOCS=1`.
+    fn check(doc: &str, marker: &str, table: &str) {
+        let path = format!("{}/../{doc}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect(doc);
+        let (start, end) = (
+            format!("<!-- {marker}:start -->\n"),
+            format!("<!-- {marker}:end -->"),
+        );
+        let a = text.find(&start).expect("table start marker") + start.len();
+        let b = text.find(&end).expect("table end marker");
+        if text[a..b] != *table {
             if std::env::var_os("UPDATE_DOCS").is_some() {
-                std::fs::write(path, format!("{}{table}{}", &doc[..a], &doc[b..])).unwrap();
+                std::fs::write(&path, format!("{}{table}{}", &text[..a], &text[b..])).unwrap();
             } else {
                 panic!(
-                    "docs/program-types.md is out of date with the table; run `UPDATE_DOCS=1 cargo test -p ebpf-kinds`"
+                    "{doc} is out of date with the table; run `UPDATE_DOCS=1 cargo test -p ebpf-kinds`"
                 );
             }
         }
+    }
+
+    #[test]
+    fn runtime_guide_is_current() {
+        check(
+            "docs/runtime-guide.md",
+            "attach-table",
+            &super::runtime_table(),
+        );
+    }
+
+    /// docs/program-types.md carries this table.
+    #[test]
+    fn program_types_doc_is_current() {
+        check("docs/program-types.md", "table", &super::markdown_table());
     }
 }
