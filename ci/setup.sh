@@ -18,13 +18,18 @@ if command -v apt-get >/dev/null; then col=4; pm=apt
 elif command -v dnf >/dev/null; then col=5; pm=dnf
 else echo "setup.sh: neither apt-get nor dnf found; see ci/tools.tsv for what to install" >&2; exit 1; fi
 
-pkgs=(); cargo_tools=()
+pkgs=(); cargo_tools=(); pip_pkgs=(); py_modules=()
 while IFS=$'\t' read -r tool group probe debian fedora purpose; do
   case "$tool" in ''|'#'*) continue ;; esac
   [[ " ${groups[*]} " == *" $group "* ]] || continue
   field=$([ "$col" = 4 ] && echo "$debian" || echo "$fedora")
+  case "$probe" in py:*) py_modules+=("${probe#py:}") ;; esac
   for p in $field; do
-    case "$p" in cargo:*) cargo_tools+=("${p#cargo:}") ;; *) pkgs+=("$p") ;; esac
+    case "$p" in
+      cargo:*) cargo_tools+=("${p#cargo:}") ;;
+      pip:*) pip_pkgs+=("${p#pip:}") ;;
+      *) pkgs+=("$p") ;;
+    esac
   done
 done < "$here/tools.tsv"
 
@@ -62,6 +67,17 @@ for t in "${cargo_tools[@]}"; do
     fi
   fi
 done
+
+# Python modules for the tests (PyPI), into the python3 on PATH.
+if [ "${#pip_pkgs[@]}" -gt 0 ]; then
+  imports=$(IFS='|'; echo "${py_modules[*]}" | tr '|' ',')
+  if python3 -c "import $imports" 2>/dev/null; then
+    log "python modules already installed"
+  else
+    log "installing python modules ${pip_pkgs[*]}"
+    python3 -m pip install --quiet --disable-pip-version-check "${pip_pkgs[@]}"
+  fi
+fi
 
 # Kernel filesystems that loaders and tests need.
 if [ "$(id -u)" = 0 ]; then

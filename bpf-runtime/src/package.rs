@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ebpf_object::ObjectInfo;
 use ebpf_oci::config::Config;
-use ebpf_oci::format::{self, LayerRole};
+use ebpf_oci::format;
 use ebpf_oci::reference::is_registry_reference;
 use ebpf_oci::registry::{self, Options, Quiet, Session};
 use ebpf_oci::store::{self, Source};
@@ -108,24 +108,27 @@ pub fn open(
             host: host.into(),
         });
     };
-    let bytecode = format::bytecode(&opened.layout, platform)?;
-    let userspace = match platform.layer(LayerRole::Userspace) {
-        Some(layer) if with_userspace => {
-            let files = format::layer_files(&opened.layout, layer)?;
-            files.into_iter().next().map(|(path, bytes)| {
-                let name = path.rsplit('/').next().unwrap_or(&path).to_string();
-                (name, bytes)
-            })
-        }
-        _ => None,
-    };
     let md = &platform.metadata;
+    let contents = format::contents(
+        &opened.layout,
+        platform,
+        with_userspace && md.userspace.is_some(),
+    )?;
+    // The name is checked by the format (`bin/NAME`, NAME a safe name).
+    let userspace = md
+        .userspace
+        .as_ref()
+        .zip(contents.userspace)
+        .map(|(u, bytes)| {
+            let name = u.path.rsplit('/').next().unwrap_or("userspace").to_string();
+            (name, bytes)
+        });
     Ok(OpenedPackage {
         reference: spec.into(),
         name: md.name.clone(),
         version: md.version.clone(),
         object: md.object.clone(),
-        bytecode,
+        bytecode: contents.bytecode,
         bytecode_name: md.bytecode.clone(),
         userspace,
         digest: Some(platform.descriptor.digest().to_string()),
@@ -135,27 +138,22 @@ pub fn open(
 /// A bare object: everything comes from its ELF and BTF.
 fn from_object(path: &Path) -> Result<OpenedPackage> {
     let bytecode = std::fs::read(path).map_err(RuntimeError::io("read", path))?;
-    let object = ebpf_object::analyze(&bytecode, &ebpf_object::Hints::default()).map_err(|e| {
-        RuntimeError::Object {
-            path: path.into(),
-            message: e.to_string(),
-        }
-    })?;
     let file = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let name = file
-        .trim_end_matches(".o")
-        .trim_end_matches(".bpf")
-        .to_string();
+    let md = format::Metadata::derive(&bytecode, &file, None, None, std::env::consts::ARCH)
+        .map_err(|e| RuntimeError::Object {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
     Ok(OpenedPackage {
         reference: path.display().to_string(),
-        name,
-        version: String::new(),
-        object,
+        name: md.name,
+        version: md.version,
+        object: md.object,
         bytecode,
-        bytecode_name: file,
+        bytecode_name: md.bytecode,
         userspace: None,
         digest: None,
     })

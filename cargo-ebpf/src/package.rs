@@ -169,6 +169,7 @@ fn platform_input(
         let us = Userspace {
             path: format!("{}/{}", format::USERSPACE_DIR, m.package.name),
             static_binary,
+            digest: String::new(),
         };
         (Some(us), Some(bytes))
     } else {
@@ -192,6 +193,7 @@ fn platform_input(
         files.push(InstalledFile {
             path: f.install.clone(),
             executable,
+            digest: String::new(),
         });
         contents.push(bytes);
     }
@@ -204,6 +206,7 @@ fn platform_input(
     Ok(PlatformInput {
         metadata: Metadata {
             schema: format::SCHEMA,
+            origin: format::Origin::Package,
             name: m.package.name.clone(),
             version: m.package.version.clone(),
             description: m.package.description.clone(),
@@ -213,6 +216,7 @@ fn platform_input(
             revision,
             arch: arch.name().to_string(),
             bytecode: file_name,
+            bytecode_digest: String::new(),
             object: info,
             userspace,
             files,

@@ -52,8 +52,9 @@ pub fn tool(name: &str) -> &'static Tool {
 }
 
 fn install_command(pkgs: &[String], apt: bool) -> String {
-    let (sys, cargo): (Vec<&String>, Vec<&String>) =
-        pkgs.iter().partition(|p| !p.starts_with("cargo:"));
+    let (sys, other): (Vec<&String>, Vec<&String>) = pkgs
+        .iter()
+        .partition(|p| !p.starts_with("cargo:") && !p.starts_with("pip:"));
     let mut parts = Vec::new();
     if !sys.is_empty() {
         let list: Vec<&str> = sys.iter().map(|s| s.as_str()).collect();
@@ -63,8 +64,15 @@ fn install_command(pkgs: &[String], apt: bool) -> String {
             format!("sudo dnf install -y {}", list.join(" "))
         });
     }
-    for c in cargo {
-        parts.push(format!("cargo install {}", &c["cargo:".len()..]));
+    let pip: Vec<&str> = other
+        .iter()
+        .filter_map(|p| p.strip_prefix("pip:"))
+        .collect();
+    for c in other.iter().filter_map(|p| p.strip_prefix("cargo:")) {
+        parts.push(format!("cargo install {c}"));
+    }
+    if !pip.is_empty() {
+        parts.push(format!("python3 -m pip install {}", pip.join(" ")));
     }
     parts.join(" && ")
 }
@@ -85,6 +93,18 @@ impl Tool {
             cmds.split('|').find_map(|c| which::which(c).ok())
         } else if let Some(files) = self.probe.strip_prefix("file:") {
             files.split('|').map(PathBuf::from).find(|p| p.exists())
+        } else if let Some(modules) = self.probe.strip_prefix("py:") {
+            // Python modules: present when python3 imports them all.
+            let python = which::which("python3").ok()?;
+            let imports = format!("import {}", modules.replace('|', ", "));
+            duct::cmd!(&python, "-c", imports)
+                .stdout_null()
+                .stderr_null()
+                .unchecked()
+                .run()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|_| python)
         } else {
             None
         }

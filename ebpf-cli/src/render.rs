@@ -73,6 +73,12 @@ pub fn inspection(i: &Inspection) -> String {
             short_digest(&p.manifest),
             human_size(p.size)
         );
+        if md.origin == ebpf_oci::format::Origin::Derived {
+            let _ = writeln!(
+                s,
+                "  not packaged by cargo-ebpf: what follows is read from the bytecode's ELF"
+            );
+        }
         let _ = writeln!(s, "  layers");
         for l in &p.layers {
             let _ = writeln!(

@@ -75,6 +75,20 @@ pub static MAP_TYPES: &[MapType] = &[
     row(33, "arena", (6, 9), Hidden),
 ];
 
+impl MapType {
+    /// bpfman's name (its `MapType` display names), for the `io.ebpf.maps`
+    /// label: libbpf's, but `per_cpu` where libbpf writes `percpu`.
+    pub const fn bpfman(&self) -> &'static str {
+        match self.id {
+            5 => "per_cpu_hash",
+            6 => "per_cpu_array",
+            10 => "lru_per_cpu_hash",
+            21 => "per_cpu_cgroup_storage",
+            _ => self.name,
+        }
+    }
+}
+
 /// The row for kernel map type `id`.
 pub fn by_id(id: u32) -> Option<&'static MapType> {
     MAP_TYPES.iter().find(|t| t.id == id)
@@ -95,5 +109,18 @@ mod tests {
             assert_eq!(t.id as usize, i + 1, "{}", t.name);
         }
         assert_eq!(by_name("ringbuf").unwrap().id, 27);
+    }
+
+    #[test]
+    fn bpfman_spells_per_cpu_apart() {
+        let bpfman = |n| by_name(n).unwrap().bpfman();
+        assert_eq!(bpfman("percpu_array"), "per_cpu_array");
+        assert_eq!(bpfman("percpu_hash"), "per_cpu_hash");
+        assert_eq!(bpfman("lru_percpu_hash"), "lru_per_cpu_hash");
+        assert_eq!(bpfman("percpu_cgroup_storage"), "per_cpu_cgroup_storage");
+        assert_eq!(bpfman("ringbuf"), "ringbuf");
+        for t in MAP_TYPES {
+            assert!(!t.bpfman().contains("percpu"), "{}", t.name);
+        }
     }
 }

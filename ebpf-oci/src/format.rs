@@ -1,15 +1,23 @@
 //! The image format (specified in docs/image-spec.md): one owner for every
-//! media type, label, annotation and layer of a cargo-ebpf image, for writing
-//! (`package`) and reading (`inspect`, `bpf-runtime`).
+//! media type, label, annotation and entry of a cargo-ebpf image, for
+//! writing (`package`) and reading (`inspect`, `bpf-runtime`).
 //!
-//! An image for one platform is an OCI image manifest whose layers are:
-//! 0. the bytecode: tar+gzip holding the `.o` as its first and only entry at
-//!    the root (bpfman reads exactly that);
-//! 1. the metadata: a JSON document of media type [`METADATA_MEDIA_TYPE`];
-//! 2. optionally the user-space program (tar+gzip, `bin/NAME`);
-//! 3. optionally extra files at their install paths (tar+gzip).
+//! Format 2. An image for one platform is an OCI image manifest with one
+//! tar+gzip layer, which is all bpfman v0.6.0 accepts:
+//! - the layer's first entry is the bytecode at the root (bpfman reads
+//!   exactly that), then the user-space program as `bin/NAME` and extra files
+//!   under `files/` at their install paths;
+//! - the config carries bpfman's labels and the metadata document as the
+//!   label [`LABEL_METADATA`], so a reader learns everything from the small
+//!   config, and everything is reachable from the manifest digest (what a
+//!   signature covers). The metadata names every entry and its sha256, so a
+//!   layer cannot carry other contents than the ones described.
 //!
-//! Several platforms make an OCI image index of such manifests.
+//! Several platforms make an OCI image index of such manifests. Images made
+//! by other tools (bpfman's builds, Docker schema 2 ones) are read too: their
+//! metadata is derived from the ELF of the first entry ([`Origin::Derived`]).
+//! Format 1 images (cargo-ebpf 0.1, a metadata layer) are refused with a
+//! line asking to package them again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
@@ -19,52 +27,43 @@ use ebpf_object::ObjectInfo;
 use oci_spec::image::{
     ANNOTATION_CREATED, ANNOTATION_DESCRIPTION, ANNOTATION_LICENSES, ANNOTATION_REVISION,
     ANNOTATION_SOURCE, ANNOTATION_TITLE, ANNOTATION_VERSION, ConfigBuilder, Descriptor,
-    DescriptorBuilder, ImageConfiguration, ImageConfigurationBuilder, ImageIndex,
-    ImageIndexBuilder, ImageManifest, ImageManifestBuilder, MediaType, Os, Platform,
-    PlatformBuilder, RootFsBuilder,
+    DescriptorBuilder, ImageConfigurationBuilder, ImageIndex, ImageIndexBuilder, ImageManifest,
+    ImageManifestBuilder, MediaType, Os, Platform, PlatformBuilder, RootFsBuilder,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::layer::{self, LayerFile};
-use crate::layout::{Layout, StoreError, canonical_json, sha256_digest};
+use crate::layout::{Layout, StoreError, canonical_json, is_index, is_manifest, sha256_digest};
 
-/// The media type of the metadata layer.
-pub const METADATA_MEDIA_TYPE: &str = "application/vnd.cargo-ebpf.metadata.v1+json";
+/// The config label holding the metadata document (JSON, as a string).
+pub const LABEL_METADATA: &str = "io.cargo-ebpf.metadata";
 /// bpfman's label: function name → program type, a JSON object as a string.
 pub const LABEL_PROGRAMS: &str = "io.ebpf.programs";
 /// bpfman's label: map name → map type, a JSON object as a string.
 pub const LABEL_MAPS: &str = "io.ebpf.maps";
-/// Layer annotation naming the role of a layer (see [`LayerRole`]).
-pub const ANNOTATION_LAYER: &str = "io.cargo-ebpf.layer";
-/// Where the user-space program sits in its layer.
+/// The media type of format 1's metadata layer (recognized to refuse it).
+pub const FORMAT1_METADATA_MEDIA_TYPE: &str = "application/vnd.cargo-ebpf.metadata.v1+json";
+/// Docker's gzip layer, which bpfman also accepts.
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// Where the user-space program sits in the layer.
 pub const USERSPACE_DIR: &str = "bin";
-/// The metadata schema version this code writes and reads.
-pub const SCHEMA: u32 = 1;
+/// Where extra files sit in the layer, at their install paths below it.
+pub const FILES_DIR: &str = "files";
+/// The metadata schema this code writes and reads.
+pub const SCHEMA: u32 = 2;
 
-/// What a layer holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LayerRole {
-    Bytecode,
-    Metadata,
-    Userspace,
-    Files,
-}
-
-impl LayerRole {
-    pub const fn name(self) -> &'static str {
-        match self {
-            LayerRole::Bytecode => "bytecode",
-            LayerRole::Metadata => "metadata",
-            LayerRole::Userspace => "userspace",
-            LayerRole::Files => "files",
-        }
-    }
-
-    fn from_name(name: &str) -> Option<LayerRole> {
-        [Self::Bytecode, Self::Metadata, Self::Userspace, Self::Files]
-            .into_iter()
-            .find(|r| r.name() == name)
-    }
+/// Limits on what an image may make a reader hold (docs/security.md).
+pub mod limits {
+    /// The most bytes a layer may unpack to.
+    pub const LAYER_UNPACKED: u64 = 1 << 30;
+    /// The most entries a layer may hold.
+    pub const LAYER_ENTRIES: usize = 4096;
+    /// The most a layer may expand on unpacking (unpacked / compressed),
+    /// beyond its first MiB.
+    pub const EXPANSION: u64 = 200;
+    /// The most bytes of a path or name taken from an image.
+    pub const NAME: usize = 255;
+    pub const PATH: usize = 4096;
 }
 
 /// Why an image cannot be written or read.
@@ -78,12 +77,18 @@ pub enum FormatError {
     UnknownArch(String),
     #[error("two platforms of one image are both {0}")]
     DuplicatePlatform(String),
-    #[error("{digest} is not a cargo-ebpf image: {why}")]
+    #[error("{digest} is not an eBPF image: {why}")]
     NotAnImage { digest: String, why: String },
     #[error(
         "image {digest} has metadata schema {found}; this build reads schema {SCHEMA}: upgrade cargo-ebpf"
     )]
     Schema { digest: String, found: u32 },
+    #[error(
+        "image {digest} is in cargo-ebpf's format 1, which bpfman cannot load; package it again with this cargo-ebpf"
+    )]
+    Format1 { digest: String },
+    #[error("image {digest} is refused: {why}")]
+    Refused { digest: String, why: String },
 }
 
 type Result<T, E = FormatError> = std::result::Result<T, E>;
@@ -98,11 +103,31 @@ pub fn uname_arch(oci: &str) -> Option<&'static str> {
     Arch::from_oci(oci).map(Arch::name)
 }
 
-/// The metadata document (layer 1): everything a user or the runtime needs
-/// to know about the package on one platform, without reading the ELF.
+/// Where an image's metadata came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Written by `cargo ebpf package`.
+    #[default]
+    Package,
+    /// Derived from the bytecode's ELF: an image of another tool, or a bare
+    /// object.
+    Derived,
+}
+
+impl Origin {
+    fn is_package(&self) -> bool {
+        *self == Origin::Package
+    }
+}
+
+/// The metadata document: everything a user or the runtime needs to know
+/// about the package on one platform, without reading the ELF.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Metadata {
     pub schema: u32,
+    #[serde(default, skip_serializing_if = "Origin::is_package")]
+    pub origin: Origin,
     pub name: String,
     pub version: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -117,8 +142,10 @@ pub struct Metadata {
     pub revision: Option<String>,
     /// `uname -m` name of the target (`x86_64`).
     pub arch: String,
-    /// The bytecode's file name (the entry of layer 0).
+    /// The bytecode's file name: the layer's first entry.
     pub bytecode: String,
+    /// The sha256 of the bytecode (`sha256:HEX`).
+    pub bytecode_digest: String,
     /// What the bytecode holds and needs.
     pub object: ObjectInfo,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -129,23 +156,149 @@ pub struct Metadata {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Userspace {
-    /// Path in the user-space layer (`bin/NAME`).
+    /// Path in the layer (`bin/NAME`).
     pub path: String,
     /// Whether it needs no dynamic loader (runs on any distribution).
     #[serde(rename = "static")]
     pub static_binary: bool,
+    pub digest: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstalledFile {
-    /// Absolute install path on the host.
+    /// Absolute install path on the host; in the layer under `files/`.
     pub path: String,
     pub executable: bool,
+    pub digest: String,
+}
+
+impl InstalledFile {
+    /// The file's entry in the layer.
+    pub fn entry(&self) -> String {
+        format!("{FILES_DIR}{}", self.path)
+    }
+}
+
+/// Whether `name` is a safe single path component: letters, digits, `.`,
+/// `_`, `-`, `+`, not starting with `.` or `-`, at most [`limits::NAME`].
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= limits::NAME
+        && !name.starts_with(['.', '-'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
+}
+
+/// Whether `path` is an absolute install path made of safe names.
+fn is_safe_install_path(path: &str) -> bool {
+    path.len() <= limits::PATH
+        && path
+            .strip_prefix('/')
+            .is_some_and(|rest| rest.split('/').all(is_safe_name))
+}
+
+fn is_sha256(d: &str) -> bool {
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    })
+}
+
+impl Metadata {
+    /// Checks every name and digest an image may use to reach the
+    /// filesystem or the terminal; the reason for the first that fails.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if !is_safe_name(&self.name) {
+            return Err(format!(
+                "its package name {:?} is not a safe name",
+                self.name
+            ));
+        }
+        if !self.version.is_empty() && !is_safe_name(&self.version) {
+            return Err(format!("its version {:?} is not a safe name", self.version));
+        }
+        if !is_safe_name(&self.bytecode) || !self.bytecode.ends_with(".o") {
+            return Err(format!(
+                "its bytecode name {:?} is not a safe file name ending in .o",
+                self.bytecode
+            ));
+        }
+        if !is_sha256(&self.bytecode_digest) {
+            return Err("its bytecode digest is not a sha256 digest".into());
+        }
+        if Arch::from_uname(&self.arch).is_none() {
+            return Err(format!("its architecture {:?} is unknown", self.arch));
+        }
+        if let Some(u) = &self.userspace {
+            let name = u.path.strip_prefix(&format!("{USERSPACE_DIR}/"));
+            if !name.is_some_and(is_safe_name) || !is_sha256(&u.digest) {
+                return Err(format!(
+                    "its user-space path {:?} is not `{USERSPACE_DIR}/NAME` with a safe name and digest",
+                    u.path
+                ));
+            }
+        }
+        for f in &self.files {
+            if !is_safe_install_path(&f.path) || !is_sha256(&f.digest) {
+                return Err(format!(
+                    "its file {:?} is not an absolute path of safe names with a digest",
+                    f.path
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Metadata for `bytecode` read from its ELF alone: what `package` would
+    /// record for it with no `ebpf.toml`. `file` is its file name (made safe
+    /// when it is not), `name` and `version` what the image's annotations or
+    /// a file name say.
+    pub fn derive(
+        bytecode: &[u8],
+        file: &str,
+        name: Option<&str>,
+        version: Option<&str>,
+        arch: &str,
+    ) -> std::result::Result<Metadata, ebpf_object::ObjectError> {
+        let object = ebpf_object::analyze(bytecode, &ebpf_object::Hints::default())?;
+        let file = if is_safe_name(file) && file.ends_with(".o") {
+            file.to_string()
+        } else {
+            "bytecode.o".to_string()
+        };
+        let stem = file.trim_end_matches(".o").trim_end_matches(".bpf");
+        let name = name
+            .filter(|n| is_safe_name(n))
+            .unwrap_or(if is_safe_name(stem) { stem } else { "bytecode" });
+        Ok(Metadata {
+            schema: SCHEMA,
+            origin: Origin::Derived,
+            name: name.to_string(),
+            version: version
+                .filter(|v| is_safe_name(v))
+                .unwrap_or("")
+                .to_string(),
+            description: String::new(),
+            authors: Vec::new(),
+            license: object.license.clone(),
+            source: None,
+            revision: None,
+            arch: arch.to_string(),
+            bytecode: file,
+            bytecode_digest: sha256_digest(bytecode).to_string(),
+            object,
+            userspace: None,
+            files: Vec::new(),
+        })
+    }
 }
 
 /// The files of one platform's image.
 #[derive(Debug, Clone)]
 pub struct PlatformInput {
+    /// The digests in it are filled in by [`write`].
     pub metadata: Metadata,
     pub bytecode: Vec<u8>,
     pub userspace: Option<Vec<u8>>,
@@ -186,19 +339,6 @@ impl Annotations {
     }
 }
 
-fn layer_desc(media_type: MediaType, bytes: &[u8], role: LayerRole, title: &str) -> Descriptor {
-    let mut a = HashMap::new();
-    a.insert(ANNOTATION_LAYER.to_string(), role.name().to_string());
-    a.insert(ANNOTATION_TITLE.to_string(), title.to_string());
-    DescriptorBuilder::default()
-        .media_type(media_type)
-        .size(bytes.len() as u64)
-        .digest(sha256_digest(bytes))
-        .annotations(a)
-        .build()
-        .expect("a complete descriptor")
-}
-
 fn platform(arch: &str) -> Result<Platform> {
     let oci = oci_arch(arch).ok_or_else(|| FormatError::UnknownArch(arch.into()))?;
     Ok(PlatformBuilder::default()
@@ -208,7 +348,7 @@ fn platform(arch: &str) -> Result<Platform> {
         .expect("a complete platform"))
 }
 
-/// bpfman's two labels for an object.
+/// bpfman's two labels for an object, in bpfman's names.
 pub fn bpfman_labels(object: &ObjectInfo) -> HashMap<String, String> {
     let programs: BTreeMap<&str, &str> = object
         .programs
@@ -218,7 +358,10 @@ pub fn bpfman_labels(object: &ObjectInfo) -> HashMap<String, String> {
     let maps: BTreeMap<&str, &str> = object
         .maps
         .iter()
-        .map(|m| (m.name.as_str(), m.ty.as_str()))
+        .map(|m| {
+            let ty = ebpf_object::maps::by_name(&m.ty).map_or(m.ty.as_str(), |t| t.bpfman());
+            (m.name.as_str(), ty)
+        })
         .collect();
     let mut labels = HashMap::new();
     labels.insert(
@@ -235,92 +378,65 @@ pub fn bpfman_labels(object: &ObjectInfo) -> HashMap<String, String> {
 /// Writes one platform's blobs and manifest; returns the manifest's
 /// descriptor (with its platform set, as an index lists it).
 fn write_platform(layout: &Layout, input: &PlatformInput, ann: &Annotations) -> Result<Descriptor> {
-    let md = &input.metadata;
-    let mut layers = Vec::new();
-    let mut diff_ids = Vec::new();
-    let mut blobs: Vec<Vec<u8>> = Vec::new();
-    // A layer: its blob, the content its diff_id hashes, its role and title.
-    let mut push = |media_type: MediaType, blob: Vec<u8>, diff: &[u8], role, title: &str| {
-        layers.push(layer_desc(media_type, &blob, role, title));
-        diff_ids.push(sha256_digest(diff).to_string());
-        blobs.push(blob);
-    };
-
-    let bytecode = layer::build(&[LayerFile {
+    let platform = platform(&input.metadata.arch)?;
+    let mut md = input.metadata.clone();
+    md.schema = SCHEMA;
+    md.bytecode_digest = sha256_digest(&input.bytecode).to_string();
+    let mut entries = vec![LayerFile {
         path: md.bytecode.clone(),
         contents: input.bytecode.clone(),
         executable: false,
-    }])?;
-    push(
-        MediaType::ImageLayerGzip,
-        bytecode.gzip,
-        &bytecode.tar,
-        LayerRole::Bytecode,
-        &md.bytecode,
-    );
-
-    let metadata = canonical_json(md);
-    push(
-        MediaType::Other(METADATA_MEDIA_TYPE.into()),
-        metadata.clone(),
-        &metadata,
-        LayerRole::Metadata,
-        "metadata.json",
-    );
-
-    if let (Some(us), Some(bin)) = (&md.userspace, &input.userspace) {
-        let l = layer::build(&[LayerFile {
+    }];
+    if let (Some(us), Some(bin)) = (&mut md.userspace, &input.userspace) {
+        us.digest = sha256_digest(bin).to_string();
+        entries.push(LayerFile {
             path: us.path.clone(),
             contents: bin.clone(),
             executable: true,
-        }])?;
-        push(
-            MediaType::ImageLayerGzip,
-            l.gzip,
-            &l.tar,
-            LayerRole::Userspace,
-            &us.path,
-        );
+        });
     }
-    if !md.files.is_empty() {
-        let files: Vec<LayerFile> = md
-            .files
-            .iter()
-            .zip(&input.files)
-            .map(|(f, contents)| LayerFile {
-                path: f.path.trim_start_matches('/').to_string(),
-                contents: contents.clone(),
-                executable: f.executable,
-            })
-            .collect();
-        let l = layer::build(&files)?;
-        push(
-            MediaType::ImageLayerGzip,
-            l.gzip,
-            &l.tar,
-            LayerRole::Files,
-            "files",
-        );
+    for (f, contents) in md.files.iter_mut().zip(&input.files) {
+        f.digest = sha256_digest(contents).to_string();
+        entries.push(LayerFile {
+            path: f.entry(),
+            contents: contents.clone(),
+            executable: f.executable,
+        });
     }
-    for b in &blobs {
-        layout.put_blob(b)?;
-    }
+    md.check().map_err(|why| FormatError::Refused {
+        digest: "(being written)".into(),
+        why,
+    })?;
+    let layer = layer::build(&entries)?;
+    let mut annotations = HashMap::new();
+    annotations.insert(ANNOTATION_TITLE.to_string(), md.bytecode.clone());
+    let layer_desc = DescriptorBuilder::default()
+        .media_type(MediaType::ImageLayerGzip)
+        .size(layer.gzip.len() as u64)
+        .digest(layout.put_blob(&layer.gzip)?)
+        .annotations(annotations)
+        .build()
+        .expect("a complete descriptor");
 
-    let platform = platform(&md.arch)?;
+    let mut labels = bpfman_labels(&md.object);
+    labels.insert(
+        LABEL_METADATA.into(),
+        String::from_utf8(canonical_json(&md)).expect("JSON is UTF-8"),
+    );
     let config = ImageConfigurationBuilder::default()
         .created(ann.created.clone())
         .architecture(platform.architecture().clone())
         .os(Os::Linux)
         .config(
             ConfigBuilder::default()
-                .labels(bpfman_labels(&md.object))
+                .labels(labels)
                 .build()
                 .expect("a complete config"),
         )
         .rootfs(
             RootFsBuilder::default()
                 .typ("layers")
-                .diff_ids(diff_ids)
+                .diff_ids(vec![sha256_digest(&layer.tar).to_string()])
                 .build()
                 .expect("a complete rootfs"),
         )
@@ -331,7 +447,7 @@ fn write_platform(layout: &Layout, input: &PlatformInput, ann: &Annotations) -> 
         .schema_version(2u32)
         .media_type(MediaType::ImageManifest)
         .config(config_desc)
-        .layers(layers)
+        .layers(vec![layer_desc])
         .annotations(ann.map())
         .build()
         .expect("a complete manifest");
@@ -370,25 +486,49 @@ pub fn write(layout: &Layout, inputs: &[PlatformInput], ann: &Annotations) -> Re
     Ok(layout.put_json(MediaType::ImageIndex, &index)?)
 }
 
+/// What the config says, read leniently (OCI's and Docker's configs alike).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ImageConfig {
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub os: String,
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub config: Option<ConfigSection>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ConfigSection {
+    #[serde(rename = "Labels", default)]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+impl ImageConfig {
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.config
+            .as_ref()?
+            .labels
+            .as_ref()?
+            .get(name)
+            .map(String::as_str)
+    }
+}
+
 /// One platform of an image, read back and verified.
 #[derive(Debug, Clone)]
 pub struct PlatformImage {
     pub descriptor: Descriptor,
     pub manifest: ImageManifest,
-    pub config: ImageConfiguration,
+    pub config: ImageConfig,
     pub metadata: Metadata,
 }
 
 impl PlatformImage {
-    /// The layer with `role`, if the image has one.
-    pub fn layer(&self, role: LayerRole) -> Option<&Descriptor> {
-        self.manifest.layers().iter().find(|l| {
-            l.annotations()
-                .as_ref()
-                .and_then(|a| a.get(ANNOTATION_LAYER))
-                .and_then(|n| LayerRole::from_name(n))
-                == Some(role)
-        })
+    /// The layer that holds the bytecode (and everything else).
+    pub fn layer(&self) -> &Descriptor {
+        &self.manifest.layers()[0]
     }
 
     /// Total size of the config and layers.
@@ -413,22 +553,23 @@ impl Image {
 
 /// Reads the image `desc` points to, verifying every blob it reads.
 pub fn read(layout: &Layout, desc: &Descriptor) -> Result<Image> {
-    let platforms = match desc.media_type() {
-        MediaType::ImageIndex => {
-            let index: ImageIndex = layout.read_json(desc)?;
-            index
-                .manifests()
-                .iter()
-                .map(|d| read_platform(layout, d))
-                .collect::<Result<Vec<_>>>()?
-        }
-        MediaType::ImageManifest => vec![read_platform(layout, desc)?],
-        other => {
-            return Err(FormatError::NotAnImage {
-                digest: desc.digest().to_string(),
-                why: format!("media type {other} is neither a manifest nor an index"),
-            });
-        }
+    let platforms = if is_index(desc.media_type()) {
+        let index: ImageIndex = layout.read_json(desc)?;
+        index
+            .manifests()
+            .iter()
+            .map(|d| read_platform(layout, d))
+            .collect::<Result<Vec<_>>>()?
+    } else if is_manifest(desc.media_type()) {
+        vec![read_platform(layout, desc)?]
+    } else {
+        return Err(FormatError::NotAnImage {
+            digest: desc.digest().to_string(),
+            why: format!(
+                "media type {} is neither a manifest nor an index",
+                desc.media_type()
+            ),
+        });
     };
     Ok(Image {
         descriptor: desc.clone(),
@@ -436,28 +577,62 @@ pub fn read(layout: &Layout, desc: &Descriptor) -> Result<Image> {
     })
 }
 
+fn is_gzip_layer(mt: &MediaType) -> bool {
+    match mt {
+        MediaType::ImageLayerGzip => true,
+        MediaType::Other(o) => o == DOCKER_LAYER_GZIP,
+        _ => false,
+    }
+}
+
 fn read_platform(layout: &Layout, desc: &Descriptor) -> Result<PlatformImage> {
-    let not_ours = |why: &str| FormatError::NotAnImage {
-        digest: desc.digest().to_string(),
-        why: why.to_string(),
+    let digest = desc.digest().to_string();
+    let not_ours = |why: String| FormatError::NotAnImage {
+        digest: digest.clone(),
+        why,
     };
     let manifest: ImageManifest = layout.read_json(desc)?;
-    let meta_desc = manifest
-        .layers()
+    let layers = manifest.layers();
+    if layers
         .iter()
-        .find(|l| l.media_type() == &MediaType::Other(METADATA_MEDIA_TYPE.into()))
-        .ok_or_else(|| not_ours("it has no metadata layer (bpfman-only images lack it)"))?;
-    let raw: serde_json::Value = layout.read_json(meta_desc)?;
-    let found = raw["schema"].as_u64().unwrap_or(0) as u32;
-    if found != SCHEMA {
-        return Err(FormatError::Schema {
-            digest: desc.digest().to_string(),
-            found,
-        });
+        .any(|l| l.media_type() == &MediaType::Other(FORMAT1_METADATA_MEDIA_TYPE.into()))
+    {
+        return Err(FormatError::Format1 { digest });
     }
-    let metadata: Metadata =
-        serde_json::from_value(raw).map_err(|e| not_ours(&format!("invalid metadata ({e})")))?;
-    let config: ImageConfiguration = layout.read_json(manifest.config())?;
+    let first = layers
+        .first()
+        .ok_or_else(|| not_ours("it has no layers".into()))?;
+    if !is_gzip_layer(first.media_type()) {
+        return Err(not_ours(format!(
+            "its first layer is {}, not tar+gzip",
+            first.media_type()
+        )));
+    }
+    let config: ImageConfig = layout.read_json(manifest.config())?;
+    let metadata = match config.label(LABEL_METADATA) {
+        Some(text) => {
+            let raw: serde_json::Value = serde_json::from_str(text)
+                .map_err(|e| not_ours(format!("its {LABEL_METADATA} label is not JSON ({e})")))?;
+            let found = raw["schema"].as_u64().unwrap_or(0) as u32;
+            if found != SCHEMA {
+                return Err(FormatError::Schema { digest, found });
+            }
+            let md: Metadata = serde_json::from_value(raw)
+                .map_err(|e| not_ours(format!("invalid metadata ({e})")))?;
+            md.check().map_err(|why| FormatError::Refused {
+                digest: digest.clone(),
+                why,
+            })?;
+            if layers.len() != 1 {
+                return Err(FormatError::Refused {
+                    digest,
+                    why: format!("it has {} layers; a format 2 image has one", layers.len()),
+                });
+            }
+            md
+        }
+        None => derived_metadata(layout, &manifest, &config, &digest)?,
+    };
     Ok(PlatformImage {
         descriptor: desc.clone(),
         manifest,
@@ -466,44 +641,213 @@ fn read_platform(layout: &Layout, desc: &Descriptor) -> Result<PlatformImage> {
     })
 }
 
-/// The files of a tar+gzip layer, verified against its digest.
-pub fn layer_files(layout: &Layout, desc: &Descriptor) -> Result<Vec<(String, Vec<u8>)>> {
-    let gz = layout.read_blob(desc.digest())?;
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
-    let bad = |e: std::io::Error| FormatError::NotAnImage {
-        digest: desc.digest().to_string(),
-        why: format!("layer is not tar+gzip ({e})"),
-    };
-    let mut out = Vec::new();
-    for entry in archive.entries().map_err(bad)? {
-        let mut entry = entry.map_err(bad)?;
-        let path = entry.path().map_err(bad)?.to_string_lossy().into_owned();
-        let mut body = Vec::new();
-        entry.read_to_end(&mut body).map_err(bad)?;
-        out.push((path, body));
+/// The metadata of an image another tool made: from the ELF of its first
+/// entry, its config's architecture and its annotations.
+fn derived_metadata(
+    layout: &Layout,
+    manifest: &ImageManifest,
+    config: &ImageConfig,
+    digest: &str,
+) -> Result<Metadata> {
+    let arch = uname_arch(&config.architecture).ok_or_else(|| FormatError::NotAnImage {
+        digest: digest.into(),
+        why: format!(
+            "its config names no known architecture ({:?})",
+            config.architecture
+        ),
+    })?;
+    let (file, bytecode) = first_entry(layout, &manifest.layers()[0])?;
+    let ann = manifest.annotations().clone().unwrap_or_default();
+    let name = ann
+        .get(ANNOTATION_TITLE)
+        .map(String::as_str)
+        .or_else(|| config.label("io.ebpf.program_name"));
+    let version = ann.get(ANNOTATION_VERSION).map(String::as_str);
+    let mut md = Metadata::derive(&bytecode, &file, name, version, arch).map_err(|e| {
+        FormatError::NotAnImage {
+            digest: digest.into(),
+            why: format!("its first entry is not an eBPF object ({e})"),
+        }
+    })?;
+    if let Some(d) = ann.get(ANNOTATION_DESCRIPTION) {
+        md.description = d.clone();
     }
-    Ok(out)
+    Ok(md)
 }
 
-/// The bytecode of a platform, exactly as bpfman reads it: the first entry
-/// of the first layer.
-pub fn bytecode(layout: &Layout, image: &PlatformImage) -> Result<Vec<u8>> {
-    let first = image
-        .manifest
-        .layers()
-        .first()
-        .ok_or_else(|| FormatError::NotAnImage {
-            digest: image.descriptor.digest().to_string(),
-            why: "it has no layers".into(),
-        })?;
-    layer_files(layout, first)?
-        .into_iter()
-        .next()
-        .map(|(_, body)| body)
-        .ok_or_else(|| FormatError::NotAnImage {
-            digest: image.descriptor.digest().to_string(),
-            why: "its first layer is empty".into(),
-        })
+/// A tar+gzip layer, read entry by entry within the limits.
+struct Entries<'a> {
+    digest: String,
+    compressed: u64,
+    unpacked: u64,
+    count: usize,
+    archive: tar::Archive<flate2::read::GzDecoder<&'a [u8]>>,
+}
+
+impl<'a> Entries<'a> {
+    fn new(gz: &'a [u8], digest: &str) -> Entries<'a> {
+        Entries {
+            digest: digest.into(),
+            compressed: gz.len() as u64,
+            unpacked: 0,
+            count: 0,
+            archive: tar::Archive::new(flate2::read::GzDecoder::new(gz)),
+        }
+    }
+
+    fn refuse(&self, why: String) -> FormatError {
+        FormatError::Refused {
+            digest: self.digest.clone(),
+            why,
+        }
+    }
+
+    /// Calls `each(path, contents)` for every regular file, until it
+    /// returns false; directories are passed over, any other kind of entry
+    /// is refused.
+    fn each(&mut self, mut each: impl FnMut(&str, Vec<u8>) -> Result<bool>) -> Result<()> {
+        let bad = |digest: &str, e: std::io::Error| FormatError::NotAnImage {
+            digest: digest.into(),
+            why: format!("its layer is not tar+gzip ({e})"),
+        };
+        let allowed = limits::LAYER_UNPACKED
+            .min((1 << 20) + self.compressed.saturating_mul(limits::EXPANSION));
+        let digest = self.digest.clone();
+        let entries = self.archive.entries().map_err(|e| bad(&digest, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| bad(&digest, e))?;
+            self.count += 1;
+            if self.count > limits::LAYER_ENTRIES {
+                return Err(self.refuse(format!(
+                    "its layer has more than {} entries",
+                    limits::LAYER_ENTRIES
+                )));
+            }
+            let kind = entry.header().entry_type();
+            if kind.is_dir() {
+                continue;
+            }
+            let path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+            if !kind.is_file() {
+                return Err(self.refuse(format!("its layer entry {path:?} is not a regular file")));
+            }
+            let size = entry.header().size().map_err(|e| bad(&digest, e))?;
+            self.unpacked = self.unpacked.saturating_add(size);
+            if self.unpacked > allowed {
+                return Err(self.refuse(format!(
+                    "its layer unpacks to more than {allowed} bytes (from {} compressed)",
+                    self.compressed
+                )));
+            }
+            let mut body = Vec::with_capacity(size.min(1 << 20) as usize);
+            entry
+                .take(size)
+                .read_to_end(&mut body)
+                .map_err(|e| bad(&digest, e))?;
+            if !each(&path, body)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first regular file of a layer: its name and contents (bpfman's
+/// rule for the bytecode).
+fn first_entry(layout: &Layout, layer: &Descriptor) -> Result<(String, Vec<u8>)> {
+    let gz = layout.read_blob(layer.digest())?;
+    let mut entries = Entries::new(&gz, layer.digest().as_ref());
+    let mut found = None;
+    entries.each(|path, body| {
+        let name = path
+            .trim_start_matches("./")
+            .rsplit('/')
+            .next()
+            .unwrap_or("");
+        found = Some((name.to_string(), body));
+        Ok(false)
+    })?;
+    found.ok_or_else(|| FormatError::NotAnImage {
+        digest: layer.digest().to_string(),
+        why: "its first layer holds no file".into(),
+    })
+}
+
+/// What one platform of an image carries, each part checked against the
+/// digest its metadata gives.
+#[derive(Debug, Clone, Default)]
+pub struct Contents {
+    pub bytecode: Vec<u8>,
+    /// The user-space program, when asked for and present.
+    pub userspace: Option<Vec<u8>>,
+    /// Each of `metadata.files` with its contents, when asked for.
+    pub files: Vec<(InstalledFile, Vec<u8>)>,
+}
+
+/// Reads a platform's layer: the bytecode always, the user space and files
+/// when `everything`. Entries must be exactly the ones the metadata names,
+/// in its order, each with its digest; images of other tools give their
+/// first entry as the bytecode.
+pub fn contents(layout: &Layout, image: &PlatformImage, everything: bool) -> Result<Contents> {
+    let md = &image.metadata;
+    if md.origin == Origin::Derived {
+        let (_, bytecode) = first_entry(layout, image.layer())?;
+        return Ok(Contents {
+            bytecode,
+            ..Contents::default()
+        });
+    }
+    let gz = layout.read_blob(image.layer().digest())?;
+    let digest = image.descriptor.digest().to_string();
+    let mut expected: Vec<(String, &str)> =
+        vec![(md.bytecode.clone(), md.bytecode_digest.as_str())];
+    if let Some(u) = &md.userspace {
+        expected.push((u.path.clone(), u.digest.as_str()));
+    }
+    for f in &md.files {
+        expected.push((f.entry(), f.digest.as_str()));
+    }
+    let wanted = if everything { expected.len() } else { 1 };
+    let mut out = Contents::default();
+    let mut seen = 0;
+    let mut entries = Entries::new(&gz, &digest);
+    entries.each(|path, body| {
+        let Some((name, want)) = expected.get(seen) else {
+            return Err(FormatError::Refused {
+                digest: digest.clone(),
+                why: format!("its layer holds {path:?}, which its metadata does not name"),
+            });
+        };
+        if path != *name {
+            return Err(FormatError::Refused {
+                digest: digest.clone(),
+                why: format!("its layer holds {path:?} where its metadata names {name:?}"),
+            });
+        }
+        if sha256_digest(&body).as_ref() != *want {
+            return Err(FormatError::Refused {
+                digest: digest.clone(),
+                why: format!("{name} in its layer is not the one its metadata describes"),
+            });
+        }
+        match seen {
+            0 => out.bytecode = body,
+            i if md.userspace.is_some() && i == 1 => out.userspace = Some(body),
+            i => {
+                let f = &md.files[i - 1 - usize::from(md.userspace.is_some())];
+                out.files.push((f.clone(), body));
+            }
+        }
+        seen += 1;
+        Ok(seen < wanted)
+    })?;
+    if seen < wanted {
+        return Err(FormatError::Refused {
+            digest,
+            why: format!("its layer lacks {}", expected[seen].0),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -545,6 +889,7 @@ mod tests {
         PlatformInput {
             metadata: Metadata {
                 schema: SCHEMA,
+                origin: Origin::Package,
                 name: "xdpcount".into(),
                 version: "0.1.0".into(),
                 description: "counts packets".into(),
@@ -554,14 +899,17 @@ mod tests {
                 revision: None,
                 arch: arch.into(),
                 bytecode: "xdpcount.bpf.o".into(),
+                bytecode_digest: String::new(),
                 object,
                 userspace: Some(Userspace {
                     path: "bin/xdpcount".into(),
                     static_binary: true,
+                    digest: String::new(),
                 }),
                 files: vec![InstalledFile {
                     path: "/etc/xdpcount.toml".into(),
                     executable: false,
+                    digest: String::new(),
                 }],
             },
             bytecode: format!("\x7fELF bytecode for {arch}").into_bytes(),
@@ -586,36 +934,94 @@ mod tests {
         (dir, layout)
     }
 
+    /// The entry names of a tar+gzip blob, in order.
+    fn entry_names(gz: &[u8]) -> Vec<String> {
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(gz));
+        archive
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    }
+
+    /// Writes a manifest of `config` and `layers` (as a tool other than
+    /// `package` would) and returns its descriptor.
+    fn manifest_of(layout: &Layout, config: Descriptor, layers: Vec<Descriptor>) -> Descriptor {
+        let manifest = ImageManifestBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageManifest)
+            .config(config)
+            .layers(layers)
+            .build()
+            .unwrap();
+        layout
+            .put_json(MediaType::ImageManifest, &manifest)
+            .unwrap()
+    }
+
+    fn gzip_layer(layout: &Layout, files: &[LayerFile]) -> Descriptor {
+        let l = layer::build(files).unwrap();
+        let digest = layout.put_blob(&l.gzip).unwrap();
+        Descriptor::new(MediaType::ImageLayerGzip, l.gzip.len() as u64, digest)
+    }
+
+    /// A config whose metadata label is `md` (JSON).
+    fn config_with(layout: &Layout, md: &serde_json::Value) -> Descriptor {
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Labels": {LABEL_METADATA: md.to_string(), LABEL_PROGRAMS: "{}"}},
+            "rootfs": {"type": "layers", "diff_ids": []}
+        });
+        layout.put_json(MediaType::ImageConfig, &config).unwrap()
+    }
+
     #[test]
-    fn an_image_round_trips_with_bpfman_labels_and_layer_roles() {
+    fn an_image_is_one_layer_bpfman_reads_with_the_metadata_in_the_config() {
         let (_d, layout) = store();
         let desc = write(&layout, &[input("x86_64")], &annotations()).unwrap();
         assert_eq!(desc.media_type(), &MediaType::ImageManifest);
         let image = read(&layout, &desc).unwrap();
         let p = &image.platforms[0];
-        assert_eq!(p.metadata, input("x86_64").metadata);
-        let labels = p
-            .config
-            .config()
-            .as_ref()
-            .unwrap()
-            .labels()
-            .as_ref()
-            .unwrap();
-        assert_eq!(labels[LABEL_PROGRAMS], r#"{"count_packets":"xdp"}"#);
-        assert_eq!(labels[LABEL_MAPS], r#"{"stats":"percpu_array"}"#);
+        assert_eq!(p.manifest.layers().len(), 1, "bpfman accepts one layer");
+        assert_eq!(p.layer().media_type(), &MediaType::ImageLayerGzip);
+        let gz = layout.read_blob(p.layer().digest()).unwrap();
         assert_eq!(
-            p.config.rootfs().diff_ids().len(),
-            p.manifest.layers().len()
+            entry_names(&gz),
+            ["xdpcount.bpf.o", "bin/xdpcount", "files/etc/xdpcount.toml"],
+            "the bytecode first (bpfman's rule)"
         );
-        assert_eq!(bytecode(&layout, p).unwrap(), input("x86_64").bytecode);
-        let files = layer_files(&layout, p.layer(LayerRole::Files).unwrap()).unwrap();
         assert_eq!(
-            files,
-            [("etc/xdpcount.toml".to_string(), b"threshold = 3\n".to_vec())]
+            p.config.label(LABEL_PROGRAMS),
+            Some(r#"{"count_packets":"xdp"}"#)
         );
-        let us = layer_files(&layout, p.layer(LayerRole::Userspace).unwrap()).unwrap();
-        assert_eq!(us[0].0, "bin/xdpcount");
+        assert_eq!(
+            p.config.label(LABEL_MAPS),
+            Some(r#"{"stats":"per_cpu_array"}"#),
+            "bpfman's map type names"
+        );
+        let md = &p.metadata;
+        assert_eq!(
+            md.bytecode_digest,
+            sha256_digest(&input("x86_64").bytecode).to_string()
+        );
+        assert_eq!(
+            md.userspace.as_ref().unwrap().digest,
+            sha256_digest(b"binary").to_string()
+        );
+        let mut expected = input("x86_64").metadata;
+        expected.bytecode_digest = md.bytecode_digest.clone();
+        expected.userspace.as_mut().unwrap().digest = md.userspace.as_ref().unwrap().digest.clone();
+        expected.files[0].digest = md.files[0].digest.clone();
+        assert_eq!(*md, expected);
+
+        let all = contents(&layout, p, true).unwrap();
+        assert_eq!(all.bytecode, input("x86_64").bytecode);
+        assert_eq!(all.userspace.as_deref(), Some(&b"binary"[..]));
+        assert_eq!(all.files[0].0.path, "/etc/xdpcount.toml");
+        assert_eq!(all.files[0].1, b"threshold = 3\n");
+        let kernel_only = contents(&layout, p, false).unwrap();
+        assert_eq!(kernel_only.bytecode, input("x86_64").bytecode);
+        assert!(kernel_only.userspace.is_none());
     }
 
     #[test]
@@ -651,8 +1057,9 @@ mod tests {
             })
             .collect();
         assert_eq!(arches, ["amd64", "arm64"]);
+        let arm = image.platform("aarch64").unwrap();
         assert_eq!(
-            bytecode(&layout, image.platform("aarch64").unwrap()).unwrap(),
+            contents(&layout, arm, false).unwrap().bytecode,
             input("aarch64").bytecode
         );
         let dup = write(&layout, &[input("x86_64"), input("x86_64")], &annotations());
@@ -667,7 +1074,7 @@ mod tests {
         let desc = write(&layout, &[input("x86_64")], &annotations()).unwrap();
         let mut digests = std::collections::BTreeSet::new();
         layout.reachable(&desc, &mut digests).unwrap();
-        assert_eq!(digests.len(), 6, "manifest, config and four layers");
+        assert_eq!(digests.len(), 3, "manifest, config and the layer");
         for d in &digests {
             let path = layout
                 .root()
@@ -679,13 +1086,7 @@ mod tests {
             bad[at] ^= 1;
             std::fs::write(&path, &bad).unwrap();
             let err = read(&layout, &desc)
-                .and_then(|i| bytecode(&layout, &i.platforms[0]).map(|_| i))
-                .and_then(|i| {
-                    for l in i.platforms[0].manifest.layers() {
-                        layout.read_blob(l.digest())?;
-                    }
-                    Ok(())
-                })
+                .and_then(|i| contents(&layout, &i.platforms[0], true))
                 .unwrap_err();
             assert!(
                 matches!(err, FormatError::Store(StoreError::Corrupt { .. })),
@@ -695,26 +1096,166 @@ mod tests {
         }
     }
 
+    /// Issue 17, finding 3: a layer carrying other contents than the
+    /// metadata describes is refused before anything of it is used.
     #[test]
-    fn images_of_other_tools_are_told_apart() {
+    fn a_layer_from_another_image_is_refused() {
         let (_d, layout) = store();
-        let config = layout
-            .put_json(MediaType::ImageConfig, &serde_json::json!({}))
-            .unwrap();
-        let manifest = ImageManifestBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageManifest)
-            .config(config)
-            .layers(Vec::new())
-            .build()
-            .unwrap();
-        let desc = layout
-            .put_json(MediaType::ImageManifest, &manifest)
-            .unwrap();
-        let err = read(&layout, &desc).unwrap_err().to_string();
+        let a = read(
+            &layout,
+            &write(&layout, &[input("x86_64")], &annotations()).unwrap(),
+        )
+        .unwrap();
+        let mut other = input("x86_64");
+        other.userspace = Some(b"another binary".to_vec());
+        let b = read(&layout, &write(&layout, &[other], &annotations()).unwrap()).unwrap();
+        let forged = manifest_of(
+            &layout,
+            a.platforms[0].manifest.config().clone(),
+            vec![b.platforms[0].layer().clone()],
+        );
+        let image = read(&layout, &forged).unwrap();
+        let err = contents(&layout, &image.platforms[0], true)
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("is not a cargo-ebpf image: it has no metadata layer"),
+            err.contains("bin/xdpcount in its layer is not the one its metadata describes"),
             "{err}"
         );
+    }
+
+    /// Issue 17, finding 1: names in metadata never reach the filesystem
+    /// unchecked.
+    #[test]
+    fn unsafe_names_in_metadata_are_refused() {
+        let (_d, layout) = store();
+        let good = write(&layout, &[input("x86_64")], &annotations()).unwrap();
+        let image = read(&layout, &good).unwrap();
+        let md = serde_json::to_value(&image.platforms[0].metadata).unwrap();
+        let layer = image.platforms[0].layer().clone();
+        for (field, value, why) in [
+            ("/bytecode", "../../etc/cron.d/x.o", "bytecode name"),
+            ("/bytecode", "x.bpf.o\u{1b}[2J", "bytecode name"),
+            ("/name", "a/b", "package name"),
+            ("/userspace/path", "bin/../../x", "user-space path"),
+            ("/files/0/path", "/etc/../shadow", "file"),
+            ("/bytecode_digest", "md5:00", "bytecode digest"),
+        ] {
+            let mut bad = md.clone();
+            *bad.pointer_mut(field).unwrap() = serde_json::json!(value);
+            let desc = manifest_of(&layout, config_with(&layout, &bad), vec![layer.clone()]);
+            let err = read(&layout, &desc).unwrap_err().to_string();
+            assert!(
+                err.contains("is refused") && err.contains(why),
+                "{field}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn format_1_and_newer_schemas_are_named() {
+        let (_d, layout) = store();
+        let config = layout
+            .put_json(
+                MediaType::ImageConfig,
+                &serde_json::json!({"architecture": "amd64"}),
+            )
+            .unwrap();
+        let meta = layout.put_blob(b"{}").unwrap();
+        let layer = gzip_layer(
+            &layout,
+            &input("x86_64")
+                .files
+                .iter()
+                .map(|c| LayerFile {
+                    path: "x.o".into(),
+                    contents: c.clone(),
+                    executable: false,
+                })
+                .collect::<Vec<_>>(),
+        );
+        let v1 = manifest_of(
+            &layout,
+            config,
+            vec![
+                layer.clone(),
+                Descriptor::new(
+                    MediaType::Other(FORMAT1_METADATA_MEDIA_TYPE.into()),
+                    2,
+                    meta,
+                ),
+            ],
+        );
+        let err = read(&layout, &v1).unwrap_err().to_string();
+        assert!(
+            err.contains("format 1") && err.contains("package it again"),
+            "{err}"
+        );
+        let future = manifest_of(
+            &layout,
+            config_with(&layout, &serde_json::json!({"schema": 3})),
+            vec![layer],
+        );
+        let err = read(&layout, &future).unwrap_err().to_string();
+        assert!(
+            err.contains("schema 3") && err.contains("upgrade cargo-ebpf"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn images_of_other_tools_need_an_object_first() {
+        let (_d, layout) = store();
+        let config = layout
+            .put_json(
+                MediaType::ImageConfig,
+                &serde_json::json!({"architecture": "amd64", "os": "linux"}),
+            )
+            .unwrap();
+        let empty = manifest_of(&layout, config.clone(), Vec::new());
+        let err = read(&layout, &empty).unwrap_err().to_string();
+        assert!(
+            err.contains("is not an eBPF image: it has no layers"),
+            "{err}"
+        );
+        let text = gzip_layer(
+            &layout,
+            &[LayerFile {
+                path: "README".into(),
+                contents: b"not an object".to_vec(),
+                executable: false,
+            }],
+        );
+        let err = read(&layout, &manifest_of(&layout, config, vec![text]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("its first entry is not an eBPF object"),
+            "{err}"
+        );
+    }
+
+    /// Issue 17, finding 6: a small layer cannot make a reader hold
+    /// gigabytes.
+    #[test]
+    fn a_layer_that_expands_too_far_is_refused() {
+        let (_d, layout) = store();
+        let bomb = LayerFile {
+            path: "xdpcount.bpf.o".into(),
+            contents: vec![0; 64 << 20],
+            executable: false,
+        };
+        let layer = gzip_layer(&layout, &[bomb]);
+        assert!(layer.size() < 1 << 20, "{} bytes compressed", layer.size());
+        let config = layout
+            .put_json(
+                MediaType::ImageConfig,
+                &serde_json::json!({"architecture": "amd64", "os": "linux"}),
+            )
+            .unwrap();
+        let err = read(&layout, &manifest_of(&layout, config, vec![layer]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unpacks to more than"), "{err}");
     }
 }

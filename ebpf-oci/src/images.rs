@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::format::{self, FormatError, Image, LayerRole, PlatformImage};
+use crate::format::{self, FormatError, Image, Origin, PlatformImage};
 use crate::store::{self, Source};
 use crate::{Layout, StoreError};
 
@@ -28,6 +28,8 @@ pub struct Inspection {
 pub struct PlatformInspection {
     pub platform: String,
     pub manifest: String,
+    /// The config's digest (it carries the metadata).
+    pub config: String,
     pub size: u64,
     pub created: Option<String>,
     pub layers: Vec<LayerInfo>,
@@ -54,16 +56,18 @@ fn inspection(reference: &str, tag: Option<String>, image: &Image) -> Inspection
         .platforms
         .iter()
         .map(|p| PlatformInspection {
-            platform: format!("linux/{}", p.config.architecture()),
+            platform: format!("linux/{}", p.config.architecture),
             manifest: p.descriptor.digest().to_string(),
+            config: p.manifest.config().digest().to_string(),
             size: p.size() + p.descriptor.size(),
-            created: p.config.created().clone(),
+            created: p.config.created.clone(),
             layers: p
                 .manifest
                 .layers()
                 .iter()
-                .map(|l| LayerInfo {
-                    role: role_of(p, l),
+                .enumerate()
+                .map(|(i, l)| LayerInfo {
+                    role: role_of(p, i),
                     media_type: l.media_type().to_string(),
                     digest: l.digest().to_string(),
                     size: l.size(),
@@ -86,16 +90,14 @@ fn inspection(reference: &str, tag: Option<String>, image: &Image) -> Inspection
     }
 }
 
-fn role_of(p: &PlatformImage, l: &oci_spec::image::Descriptor) -> String {
-    [
-        LayerRole::Bytecode,
-        LayerRole::Metadata,
-        LayerRole::Userspace,
-        LayerRole::Files,
-    ]
-    .into_iter()
-    .find(|r| p.layer(*r).is_some_and(|d| d.digest() == l.digest()))
-    .map_or("other", |r| r.name())
+/// What the layer at `index` holds: a format 2 image's one layer holds the
+/// whole package; of another tool's image only the first layer counts.
+fn role_of(p: &PlatformImage, index: usize) -> String {
+    match (index, p.metadata.origin) {
+        (0, Origin::Package) => "package",
+        (0, Origin::Derived) => "bytecode",
+        _ => "other",
+    }
     .to_string()
 }
 

@@ -41,6 +41,30 @@ pub enum StoreError {
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Docker's image manifest (schema 2), which registries and image builders
+/// still write: the same shape as OCI's.
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+/// Docker's manifest list: the same shape as an OCI index.
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// Whether `mt` is an image manifest, OCI's or Docker's.
+pub fn is_manifest(mt: &MediaType) -> bool {
+    match mt {
+        MediaType::ImageManifest => true,
+        MediaType::Other(o) => o == DOCKER_MANIFEST,
+        _ => false,
+    }
+}
+
+/// Whether `mt` is an index of manifests, OCI's or Docker's.
+pub fn is_index(mt: &MediaType) -> bool {
+    match mt {
+        MediaType::ImageIndex => true,
+        MediaType::Other(o) => o == DOCKER_MANIFEST_LIST,
+        _ => false,
+    }
+}
+
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
     move |source| StoreError::Io {
         action,
@@ -335,26 +359,22 @@ impl Layout {
     }
 
     /// The digests reachable from `desc`: itself and, for manifests and
-    /// indexes, their config, layers and sub-manifests.
+    /// indexes (OCI's or Docker's), their config, layers and sub-manifests.
     pub fn reachable(&self, desc: &Descriptor, into: &mut BTreeSet<String>) -> Result<()> {
         if !into.insert(desc.digest().to_string()) {
             return Ok(());
         }
-        match desc.media_type() {
-            MediaType::ImageManifest => {
-                let m: ImageManifest = self.read_json(desc)?;
-                into.insert(m.config().digest().to_string());
-                for l in m.layers() {
-                    into.insert(l.digest().to_string());
-                }
+        if is_manifest(desc.media_type()) {
+            let m: ImageManifest = self.read_json(desc)?;
+            into.insert(m.config().digest().to_string());
+            for l in m.layers() {
+                into.insert(l.digest().to_string());
             }
-            MediaType::ImageIndex => {
-                let i: ImageIndex = self.read_json(desc)?;
-                for d in i.manifests() {
-                    self.reachable(d, into)?;
-                }
+        } else if is_index(desc.media_type()) {
+            let i: ImageIndex = self.read_json(desc)?;
+            for d in i.manifests() {
+                self.reachable(d, into)?;
             }
-            _ => {}
         }
         Ok(())
     }

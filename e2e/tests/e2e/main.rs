@@ -5,6 +5,7 @@
 //! once, into one directory shared by every test, and tests run in
 //! parallel across subjects.
 
+mod bpfman;
 mod cli;
 mod docs;
 mod packages;

@@ -120,10 +120,15 @@ fn images_are_standard_and_read_as_bpfman_reads_them() {
         .arg(&layer0)
         .output()
         .unwrap();
-    assert_eq!(ok(&list), "c-tracepoint.bpf.o\n");
+    assert_eq!(
+        ok(&list),
+        "c-tracepoint.bpf.o\nbin/c-tracepoint\n",
+        "one layer: the bytecode first, then the user space"
+    );
     let first = Command::new("tar")
         .arg("-xzOf")
         .arg(&layer0)
+        .arg("c-tracepoint.bpf.o")
         .output()
         .unwrap();
     let built = std::fs::read(
@@ -228,15 +233,15 @@ fn the_same_sources_package_to_the_same_digest() {
     let files = &i["platforms"][0]["metadata"]["files"];
     assert_eq!(
         files,
-        &serde_json::json!([{"path": "/etc/repro/limits.toml", "executable": false}])
+        &serde_json::json!([{
+            "path": "/etc/repro/limits.toml",
+            "executable": false,
+            "digest": digest_of(b"max = 3\n"),
+        }])
     );
-    let last = i["platforms"][0]["layers"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
-    assert_eq!(last["role"], "files");
+    let layers = i["platforms"][0]["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 1, "{i}");
+    assert_eq!(layers[0]["role"], "package");
     let head = git(&a, &["rev-parse", "HEAD"]);
     assert_eq!(i["platforms"][0]["metadata"]["revision"], head.trim());
 }
@@ -329,7 +334,7 @@ fn package_bad_input_gets_one_clear_line() {
         &["inspect", "pkg-bad:0.1.0", "--json", "--store", s],
     )));
     let layer0 = i["platforms"][0]["layers"][0]["digest"].as_str().unwrap();
-    let meta = i["platforms"][0]["layers"][1]["digest"].as_str().unwrap();
+    let meta = i["platforms"][0]["config"].as_str().unwrap();
     for d in [meta, layer0] {
         let path = broken
             .join("blobs/sha256")
@@ -388,9 +393,9 @@ fn package_bad_input_gets_one_clear_line() {
     ok(&cargo_ebpf(&dir, &["inspect", "other:2", "--store", s]));
     let rmi = cargo_ebpf(&dir, &["rmi", "other:2", "--store", s]);
     ok(&rmi);
-    // Manifest, config, bytecode and metadata (this project has no user space).
+    // Manifest, config and the layer.
     assert!(
-        text(&rmi.stderr).contains("(4 blobs freed)"),
+        text(&rmi.stderr).contains("(3 blobs freed)"),
         "{}",
         text(&rmi.stderr)
     );

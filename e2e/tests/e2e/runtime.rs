@@ -752,3 +752,141 @@ fn runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it() {
     let images = json(&ok(&runtime(&["images", "--json", "--store", f], &[])));
     assert_eq!(images[0]["tag"], target.as_str(), "{images}");
 }
+
+/// An OCI layout in `dir` holding one image as bpfman's own builds make
+/// them: one tar+gzip layer with the object, bpfman's two labels, nothing
+/// of cargo-ebpf's. Tagged `tag`.
+fn bpfman_style_layout(dir: &Path, object: &[u8], tag: &str) {
+    let _ = std::fs::remove_dir_all(dir);
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| {
+        let d = digest_of(bytes);
+        std::fs::write(blobs.join(d.trim_start_matches("sha256:")), bytes).unwrap();
+        d
+    };
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(object.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    tar.append_data(&mut header, "execsnoop.o", object).unwrap();
+    let tar = tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let gz = gz.finish().unwrap();
+    let layer = put(&gz);
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Labels": {
+            "io.ebpf.programs": "{\"handle_exec\":\"tracepoint\"}",
+            "io.ebpf.maps": "{\"events\":\"ringbuf\"}"
+        }},
+        "rootfs": {"type": "layers", "diff_ids": [digest_of(&tar)]}
+    })
+    .to_string();
+    let config_digest = put(config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": layer, "size": gz.len()}]
+    })
+    .to_string();
+    let manifest_digest = put(manifest.as_bytes());
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": manifest_digest, "size": manifest.len(),
+                       "annotations": {"org.opencontainers.image.ref.name": tag}}]
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+}
+
+/// Images cargo-ebpf did not make run too: a bpfman-style one (copied to
+/// the registry by skopeo) and the same as Docker schema 2 (skopeo
+/// converts it); the metadata comes from the object's ELF.
+#[test]
+fn runtime_runs_bpfman_style_and_docker_schema_2_images() {
+    if !privileged("runtime_runs_bpfman_style_and_docker_schema_2_images") {
+        return;
+    }
+    use super::registry::Registry;
+    let reg = Registry::start("foreign", None, false);
+    let dir = c_project("tracepoint");
+    let object = std::fs::read(
+        dir.join("target/ebpf")
+            .join(std::env::consts::ARCH)
+            .join("c-tracepoint.bpf.o"),
+    )
+    .unwrap();
+    let layout = workdir().join("bpfman-style");
+    bpfman_style_layout(&layout, &object, "execsnoop");
+    let source = format!("oci:{}:execsnoop", layout.display());
+    let oci = format!("{}/bpfman-style:1", reg.host());
+    let docker = format!("{}/docker-style:1", reg.host());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &source,
+        &format!("docker://{oci}"),
+    ]);
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--format",
+        "v2s2",
+        &source,
+        &format!("docker://{docker}"),
+    ]);
+    let raw = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{docker}"),
+    ]);
+    assert!(
+        raw.contains("application/vnd.docker.distribution.manifest.v2+json"),
+        "{raw}"
+    );
+    for (target, media_type) in [
+        (&oci, "application/vnd.oci.image.manifest.v1+json"),
+        (
+            &docker,
+            "application/vnd.docker.distribution.manifest.v2+json",
+        ),
+    ] {
+        let fresh = workdir().join("stores/foreign");
+        let _ = std::fs::remove_dir_all(&fresh);
+        let f = fresh.to_str().unwrap();
+        let _guard = kernel_lock();
+        let child = start(&["run", target, "--store", f, "--json", "--duration", "3s"]);
+        for _ in 0..3 {
+            Command::new("/bin/true").status().unwrap();
+        }
+        let (status, stdout, stderr) = child.finish();
+        assert!(status.success(), "{target}: {stderr}");
+        let execs = stdout
+            .lines()
+            .map(json)
+            .filter(|l| l["event"]["filename"] == "/bin/true")
+            .count();
+        assert!(execs >= 3, "{target}: {stdout}");
+        nothing_left(&["handle_exec"]);
+        // Pulled as it was: the registry's manifest, digest unchanged.
+        let i = json(&ok(&runtime(
+            &["inspect", target, "--json", "--store", f],
+            &[],
+        )));
+        assert_eq!(i["media_type"], media_type, "{i}");
+        let md = &i["platforms"][0]["metadata"];
+        assert_eq!(md["origin"], "derived", "{md}");
+        assert_eq!(md["name"], "execsnoop", "{md}");
+        assert_eq!(md["object"]["programs"][0]["name"], "handle_exec");
+        let human = ok(&runtime(&["inspect", target, "--store", f], &[]));
+        assert!(human.contains("not packaged by cargo-ebpf"), "{human}");
+    }
+}

@@ -89,7 +89,7 @@ fn template_packages(dir: &Path, ty: &str) {
         .iter()
         .map(|l| l["role"].as_str().unwrap())
         .collect();
-    assert_eq!(roles, ["bytecode", "metadata", "userspace"], "{ty}: {i}");
+    assert_eq!(roles, ["package"], "{ty}: {i}");
     for p in md["object"]["programs"].as_array().unwrap() {
         assert_eq!(p["type"], ty, "{ty}: {p}");
     }

@@ -27,16 +27,32 @@ use oci_client::manifest::{OCI_IMAGE_INDEX_MEDIA_TYPE, OCI_IMAGE_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, RegistryOperation};
 use oci_spec::image::{
-    ANNOTATION_DESCRIPTION, Descriptor, Digest, ImageConfiguration, ImageIndex, ImageManifest,
-    MediaType,
+    ANNOTATION_DESCRIPTION, Descriptor, Digest, ImageIndex, ImageManifest, MediaType,
 };
 
 pub use oci_client::Reference;
 
 use crate::auth::{AuthError, Credentials, DockerConfig};
 use crate::config::{Config, ConfigError};
-use crate::format::{self, FormatError, LABEL_PROGRAMS};
-use crate::layout::{Layout, StoreError, sha256_digest};
+use crate::format::{self, FormatError, ImageConfig, LABEL_METADATA, LABEL_PROGRAMS};
+use crate::layout::{
+    DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, Layout, StoreError, is_index, is_manifest, sha256_digest,
+};
+
+/// The manifest types asked for, in order of preference: OCI's, then
+/// Docker's schema 2 (what many builders push; asking for OCI alone makes
+/// some registries convert, changing the digest).
+const ACCEPT: [&str; 4] = [
+    OCI_IMAGE_MEDIA_TYPE,
+    OCI_IMAGE_INDEX_MEDIA_TYPE,
+    DOCKER_MANIFEST,
+    DOCKER_MANIFEST_LIST,
+];
+
+/// The media type of a manifest document by its name.
+fn media_type(name: &str) -> MediaType {
+    MediaType::from(name)
+}
 
 /// Blobs moved at once.
 const CONCURRENCY: usize = 4;

@@ -37,11 +37,10 @@ impl Session {
         written: &std::sync::Mutex<Vec<Digest>>,
     ) -> Result<PullReport> {
         let reference = source.whole();
-        let accept = [OCI_IMAGE_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE];
         let fetch = |r: &Reference| {
             let r = r.clone();
             async move {
-                self.retry(|| self.client.pull_manifest_raw(&r, &self.auth, &accept))
+                self.retry(|| self.client.pull_manifest_raw(&r, &self.auth, &ACCEPT))
                     .await
                     .map_err(|e| self.classify(e, &r, "pull from"))
             }
@@ -49,13 +48,13 @@ impl Session {
         let (mut bytes, mut digest) = fetch(source).await?;
         check_digest(&reference, "manifest", &digest, &bytes)?;
         let mut index_digest = None;
-        let kind = media_type_of(&bytes);
+        let mut kind = media_type_of(&bytes).map(|k| media_type(&k));
         let wanted = match platform {
             Some(p) => p.to_string(),
             None => host_platform(),
         };
         let mut chosen_platform = wanted.clone();
-        if kind.as_deref() == Some(OCI_IMAGE_INDEX_MEDIA_TYPE) {
+        if kind.as_ref().is_some_and(is_index) {
             let index: ImageIndex = parse(&reference, &bytes)?;
             let entry = index
                 .manifests()
@@ -80,15 +79,20 @@ impl Session {
             let by_digest = source.clone_with_digest(entry.digest().to_string());
             (bytes, digest) = fetch(&by_digest).await?;
             check_digest(&reference, "manifest", &digest, &bytes)?;
-        } else if kind.as_deref() != Some(OCI_IMAGE_MEDIA_TYPE) {
-            return Err(RegistryError::NotEbpf {
-                reference,
-                why: format!(
-                    "its manifest is {}, not an OCI image manifest",
-                    kind.unwrap_or_else(|| "of no known type".into())
-                ),
-            });
+            kind = media_type_of(&bytes).map(|k| media_type(&k));
         }
+        let kind = match kind {
+            Some(k) if is_manifest(&k) => k,
+            other => {
+                return Err(RegistryError::NotEbpf {
+                    reference,
+                    why: format!(
+                        "its manifest is {}, not an image manifest",
+                        other.map_or_else(|| "of no known type".into(), |k| k.to_string())
+                    ),
+                });
+            }
+        };
         let manifest: ImageManifest = parse(&reference, &bytes)?;
 
         // The config first: it says whether this is an eBPF package at all,
@@ -96,14 +100,8 @@ impl Session {
         let config_report = self
             .pull_blob(source, manifest.config(), layout, progress.clone(), written)
             .await?;
-        let config: ImageConfiguration = layout.read_json(manifest.config())?;
-        let labels = config
-            .config()
-            .as_ref()
-            .and_then(|c| c.labels().as_ref())
-            .cloned()
-            .unwrap_or_default();
-        if !labels.contains_key(LABEL_PROGRAMS) {
+        let config: ImageConfig = layout.read_json(manifest.config())?;
+        if config.label(LABEL_PROGRAMS).is_none() && config.label(LABEL_METADATA).is_none() {
             return Err(RegistryError::NotEbpf {
                 reference,
                 why: format!("its config has no {LABEL_PROGRAMS} label"),
@@ -111,7 +109,7 @@ impl Session {
         }
         if index_digest.is_none() {
             // A single-platform image: it must be the platform asked for.
-            chosen_platform = format!("{}/{}", config.os(), config.architecture());
+            chosen_platform = format!("{}/{}", config.os, config.architecture);
             if platform.is_some_and(|p| p != chosen_platform) {
                 return Err(RegistryError::NoPlatform {
                     reference,
@@ -137,7 +135,7 @@ impl Session {
         }
         let stored = layout.put_blob(&bytes)?;
         written.lock().expect("not poisoned").push(stored.clone());
-        let desc = Descriptor::new(MediaType::ImageManifest, bytes.len() as u64, stored);
+        let desc = Descriptor::new(kind, bytes.len() as u64, stored);
         // The image must read back as one of ours before it is tagged.
         format::read(layout, &desc)?;
         let tag = tag.map(str::to_string).unwrap_or_else(|| reference.clone());

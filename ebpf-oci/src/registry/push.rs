@@ -19,7 +19,7 @@ impl Session {
         let mut documents = Vec::new(); // (descriptor, bytes) of platform manifests
         let mut platforms = Vec::new();
         match desc.media_type() {
-            MediaType::ImageIndex => {
+            mt if is_index(mt) => {
                 let index: ImageIndex = layout.read_json(desc)?;
                 for m in index.manifests() {
                     if let Some(p) = m.platform() {
@@ -28,12 +28,12 @@ impl Session {
                     documents.push((m.clone(), layout.read_blob(m.digest())?));
                 }
             }
-            MediaType::ImageManifest => {
-                let config: ImageConfiguration = {
+            mt if is_manifest(mt) => {
+                let config: ImageConfig = {
                     let m: ImageManifest = layout.read_json(desc)?;
                     layout.read_json(m.config())?
                 };
-                platforms.push(format!("{}/{}", config.os(), config.architecture()));
+                platforms.push(format!("{}/{}", config.os, config.architecture));
             }
             other => {
                 return Err(RegistryError::Protocol {

@@ -89,12 +89,11 @@ impl Session {
         r: &Reference,
         report: &mut RepositoryReport,
     ) -> Result<(), OciDistributionError> {
-        let accept = [OCI_IMAGE_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE];
         let (mut bytes, _) = self
             .client
-            .pull_manifest_raw(r, &self.auth, &accept)
+            .pull_manifest_raw(r, &self.auth, &ACCEPT)
             .await?;
-        if media_type_of(&bytes).as_deref() == Some(OCI_IMAGE_INDEX_MEDIA_TYPE) {
+        if media_type_of(&bytes).is_some_and(|k| is_index(&media_type(&k))) {
             let index: ImageIndex = serde_json::from_slice(&bytes)?;
             report.description = annotation(index.annotations(), ANNOTATION_DESCRIPTION);
             let Some(first) = index.manifests().first() else {
@@ -103,7 +102,7 @@ impl Session {
             let by_digest = r.clone_with_digest(first.digest().to_string());
             (bytes, _) = self
                 .client
-                .pull_manifest_raw(&by_digest, &self.auth, &accept)
+                .pull_manifest_raw(&by_digest, &self.auth, &ACCEPT)
                 .await?;
         }
         let manifest: ImageManifest = serde_json::from_slice(&bytes)?;
@@ -114,13 +113,8 @@ impl Session {
         self.client
             .pull_blob(r, manifest.config().digest().as_ref(), &mut config)
             .await?;
-        let config: ImageConfiguration = serde_json::from_slice(&config)?;
-        if let Some(programs) = config
-            .config()
-            .as_ref()
-            .and_then(|c| c.labels().as_ref())
-            .and_then(|l| l.get(LABEL_PROGRAMS))
-        {
+        let config: ImageConfig = serde_json::from_slice(&config)?;
+        if let Some(programs) = config.label(LABEL_PROGRAMS) {
             report.ebpf = true;
             report.programs = serde_json::from_str(programs).unwrap_or_default();
         }
