@@ -93,3 +93,10 @@ impl RuntimeError {
 }
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// A missing or malformed attach argument is a usage error.
+impl From<ebpf_object::attach::ArgError> for RuntimeError {
+    fn from(e: ebpf_object::attach::ArgError) -> Self {
+        RuntimeError::Usage(e.0)
+    }
+}

@@ -7,6 +7,7 @@ use ebpf_cli::commands::{ImagesArgs, InspectArgs};
 use crate::commands::{self as cmd};
 use crate::commands::{
     build::BuildArgs,
+    cluster::ClusterArgs,
     doctor::DoctorArgs,
     gen_cmd::GenCommand,
     images::{RmiArgs, TagArgs},
@@ -73,6 +74,8 @@ pub enum Command {
     Pull(PullArgs),
     /// List a registry's repositories, their tags, and which are eBPF packages
     Search(SearchArgs),
+    /// Write a bpfman-operator ClusterBpfApplication (or BpfApplication) that loads an image on a cluster's nodes
+    ClusterManifest(ClusterArgs),
 }
 
 /// Parses the process arguments; `cargo-ebpf new ...` works as well as
@@ -114,6 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Publish(a) => cmd::publish::execute(a),
         Command::Pull(a) => cmd::pull::execute(a),
         Command::Search(a) => cmd::search::execute(a),
+        Command::ClusterManifest(a) => cmd::cluster::execute(a),
     }
 }
 

@@ -107,3 +107,10 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A missing or malformed attach argument or `--set` is a usage error.
+impl From<ebpf_object::attach::ArgError> for Error {
+    fn from(e: ebpf_object::attach::ArgError) -> Self {
+        Error::Usage(e.0)
+    }
+}

@@ -5,6 +5,7 @@
 
 pub mod build;
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod doctor;
 pub mod error;

@@ -137,6 +137,9 @@ pub struct TypeInfo {
     /// bpfman's name for the type in the `io.ebpf.programs` label, where bpfman
     /// supports it.
     pub bpfman: Option<&'static str>,
+    /// The program `type` of bpfman-operator's (Cluster)BpfApplication, where
+    /// it has one.
+    pub bpfman_operator: Option<&'static str>,
     /// Run-time attach arguments, required ones first, with their defaults.
     pub args: &'static [ArgSpec],
     /// First mainline kernel that attaches this type the way cargo-ebpf does.
@@ -161,6 +164,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "xdp",
         aya_macro: "xdp",
         bpfman: Some("xdp"),
+        bpfman_operator: Some("XDP"),
         args: &[ArgSpec::required(Iface)],
         min_kernel: (4, 8),
         needs: &[],
@@ -185,6 +189,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "classifier",
         aya_macro: "classifier",
         bpfman: Some("tc"),
+        bpfman_operator: Some("TC"),
         args: &[
             ArgSpec::required(Iface),
             ArgSpec::defaulted(Direction, "ingress"),
@@ -203,6 +208,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "tracepoint",
         aya_macro: "tracepoint",
         bpfman: Some("tracepoint"),
+        bpfman_operator: Some("TracePoint"),
         args: &[],
         min_kernel: (5, 8),
         needs: &[],
@@ -218,6 +224,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "raw_tracepoint",
         aya_macro: "raw_tracepoint",
         bpfman: None,
+        bpfman_operator: None,
         args: &[ArgSpec::optional(Pid)],
         min_kernel: (4, 17),
         needs: &[],
@@ -233,6 +240,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "kprobe",
         aya_macro: "kprobe",
         bpfman: Some("kprobe"),
+        bpfman_operator: Some("KProbe"),
         args: &[ArgSpec::required(Symbol)],
         min_kernel: (4, 1),
         needs: &[Kprobes],
@@ -253,6 +261,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "kretprobe",
         aya_macro: "kretprobe",
         bpfman: Some("kprobe"),
+        bpfman_operator: Some("KRetProbe"),
         args: &[ArgSpec::required(Symbol)],
         min_kernel: (4, 1),
         needs: &[Kprobes],
@@ -274,6 +283,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "uprobe",
         aya_macro: "uprobe",
         bpfman: Some("uprobe"),
+        bpfman_operator: Some("UProbe"),
         args: &[
             ArgSpec::required(Binary),
             ArgSpec::required(Symbol),
@@ -299,6 +309,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "uretprobe",
         aya_macro: "uretprobe",
         bpfman: Some("uprobe"),
+        bpfman_operator: Some("URetProbe"),
         args: &[
             ArgSpec::required(Binary),
             ArgSpec::required(Symbol),
@@ -318,6 +329,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "usdt",
         aya_macro: "usdt",
         bpfman: Some("uprobe"),
+        bpfman_operator: None,
         args: &[ArgSpec::required(Binary), ArgSpec::optional(Pid)],
         min_kernel: (4, 3),
         needs: &[Uprobes],
@@ -333,6 +345,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "fentry",
         aya_macro: "fentry",
         bpfman: Some("fentry"),
+        bpfman_operator: Some("FEntry"),
         args: &[],
         min_kernel: (5, 8),
         needs: &[Trampolines, KernelBtf],
@@ -348,6 +361,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "fexit",
         aya_macro: "fexit",
         bpfman: Some("fexit"),
+        bpfman_operator: Some("FExit"),
         args: &[],
         min_kernel: (5, 8),
         needs: &[Trampolines, KernelBtf],
@@ -363,6 +377,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "cgroup_skb",
         aya_macro: "cgroup_skb",
         bpfman: None,
+        bpfman_operator: None,
         args: &[
             ArgSpec::defaulted(Cgroup, "/sys/fs/cgroup"),
             ArgSpec::optional(Direction),
@@ -381,6 +396,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "socket",
         aya_macro: "socket_filter",
         bpfman: None,
+        bpfman_operator: None,
         args: &[ArgSpec::required(Iface)],
         min_kernel: (3, 19),
         needs: &[],
@@ -396,6 +412,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "perf_event",
         aya_macro: "perf_event",
         bpfman: None,
+        bpfman_operator: None,
         args: &[ArgSpec::defaulted(Frequency, "99")],
         min_kernel: (4, 9),
         needs: &[PerfEvents],
@@ -411,6 +428,7 @@ pub static TYPES: &[TypeInfo] = &[
         section: "lsm",
         aya_macro: "lsm",
         bpfman: None,
+        bpfman_operator: None,
         args: &[],
         min_kernel: (5, 7),
         needs: &[BpfLsm, KernelBtf],
@@ -470,6 +488,16 @@ impl ProgramType {
             _ => format!("function = \"{t}\""),
         };
         format!("#[{mac}({args})]")
+    }
+
+    /// Whether bpfman-operator's namespaced `BpfApplication` attaches this
+    /// type (inside pods: network namespaces or containers); the
+    /// cluster-wide one attaches every type with a `bpfman_operator` name.
+    pub const fn bpfman_operator_in_namespace(self) -> bool {
+        matches!(
+            self,
+            ProgramType::Xdp | ProgramType::Tc | ProgramType::Uprobe | ProgramType::Uretprobe
+        )
     }
 
     pub fn info(self) -> &'static TypeInfo {

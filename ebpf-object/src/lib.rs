@@ -8,6 +8,7 @@
 //! the runtime's loader uses) must accept the object too, so an object the
 //! runtime cannot load is refused when it is packaged, not on the host.
 
+pub mod attach;
 pub mod btf;
 pub mod desc;
 pub mod maps;

@@ -2,7 +2,6 @@
 //! type, with arguments resolved in [`args`]. Everything loaded is owned by
 //! [`Loaded`]; dropping it detaches and unloads it all.
 
-mod args;
 mod net;
 
 use std::os::fd::OwnedFd;
@@ -19,7 +18,7 @@ use aya::{Btf, Ebpf, EbpfLoader};
 use ebpf_kinds::{AttachArg, AttachPoint, Direction, ProgramType};
 use ebpf_object::ProgramInfo;
 
-pub use args::{AttachFlags, ProgramArgs};
+pub use ebpf_object::attach::{AttachFlags, ProgramArgs};
 use net::{check_iface, packet_socket};
 use serde::{Deserialize, Serialize};
 
@@ -76,12 +75,7 @@ pub struct Loaded {
 
 /// Parses `NAME=VALUE`.
 pub fn parse_set(s: &str) -> Result<(String, String)> {
-    match s.split_once('=') {
-        Some((n, v)) if !n.is_empty() => Ok((n.trim().to_string(), v.to_string())),
-        _ => Err(RuntimeError::usage(format!(
-            "invalid --set `{s}`: write NAME=VALUE"
-        ))),
-    }
+    Ok(ebpf_object::attach::parse_set(s)?)
 }
 
 /// The verifier's last lines: where it stopped and why.
@@ -126,34 +120,7 @@ fn raise_memlock() {
 /// program.
 pub fn load(pkg: &OpenedPackage, opts: &AttachOptions) -> Result<Loaded> {
     raise_memlock();
-    let big_endian = pkg.object.endianness == ebpf_object::Endianness::Big;
-    let mut values = Vec::new();
-    for (name, text) in &opts.sets {
-        let Some(var) = pkg.object.variables.iter().find(|v| &v.name == name) else {
-            let known: Vec<&str> = pkg
-                .object
-                .variables
-                .iter()
-                .map(|v| v.name.as_str())
-                .collect();
-            return Err(RuntimeError::usage(if known.is_empty() {
-                format!("--set {name}: {} has no variables to set", pkg.name)
-            } else {
-                format!(
-                    "--set {name}: {} has no variable `{name}` (it has {})",
-                    pkg.name,
-                    known.join(", ")
-                )
-            }));
-        };
-        let bytes = var.ty.encode(text, big_endian).map_err(|why| {
-            RuntimeError::usage(format!(
-                "--set {name}={text}: {why} ({name} is {})",
-                var.ty.c_name()
-            ))
-        })?;
-        values.push((name.clone(), bytes));
-    }
+    let values = pkg.object.encode_sets(&pkg.name, &opts.sets)?;
     // The loader holds its own parse of the kernel's BTF (aya reads it in
     // `EbpfLoader::new`): dropped here, before fentry, fexit and lsm parse
     // it again to find their targets, so the two are never in memory at once.

@@ -3,6 +3,7 @@
 //! library's options, runs, and renders the report.
 
 pub mod build;
+pub mod cluster;
 pub mod doctor;
 pub mod gen_cmd;
 pub mod images;

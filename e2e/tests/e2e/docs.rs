@@ -63,6 +63,7 @@ fn messages() -> Vec<(PathBuf, String)> {
         ("usage(", "", ""),
         ("Usage(", "", ""),
         (".missing(", "", ""),
+        ("ArgError(", "", ""),
         ("RuntimeError::kernel(", "failed to ", ": {why}"),
         ("program_error(", "failed to ", ": {why}"),
     ];

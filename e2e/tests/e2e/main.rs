@@ -7,6 +7,7 @@
 
 mod bpfman;
 mod cli;
+mod cluster;
 mod docs;
 mod packages;
 mod registry;

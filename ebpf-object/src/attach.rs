@@ -1,16 +1,24 @@
-//! The one place attach arguments are resolved: the command line's value,
-//! else the package's default (`[program.attach]` in its ebpf.toml), else
-//! what the program's section names, else the program type's own default
-//! (`ebpf-kinds`). Every value is checked for its form wherever it came
-//! from, so a typo in a package is refused as surely as one on the
-//! command line.
+//! The one place attach arguments are resolved, for `bpf-runtime` (which
+//! attaches) and `cargo ebpf cluster-manifest` (which writes them for
+//! bpfman-operator): the command line's value, else the package's default
+//! (`[program.attach]` in its ebpf.toml), else what the program's section
+//! names, else the program type's own default (`ebpf-kinds`). Every value is
+//! checked for its form wherever it came from, so a typo in a package is
+//! refused as surely as one on the command line.
 
 use std::collections::BTreeMap;
 
 use ebpf_kinds::{AttachArg, Direction, ProgramType};
-use ebpf_object::ProgramInfo;
 
-use crate::error::{Result, RuntimeError};
+use crate::ProgramInfo;
+
+/// An attach argument that is missing or malformed: one line saying which
+/// and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ArgError(pub String);
+
+type Result<T> = std::result::Result<T, ArgError>;
 
 /// Attach arguments given on the command line; each overrides the
 /// package's default for every program that takes it.
@@ -71,7 +79,7 @@ impl<'a> ProgramArgs<'a> {
             return Ok(None);
         };
         arg.check(&value).map_err(|why| {
-            RuntimeError::usage(match source {
+            ArgError(match source {
                 Source::Flag => why,
                 Source::Package => format!(
                     "program `{}`: the package's default {why}; override it with --{}",
@@ -90,7 +98,7 @@ impl<'a> ProgramArgs<'a> {
     /// The value of `arg`, which the program cannot attach without.
     pub fn require(&self, arg: AttachArg) -> Result<String> {
         self.get(arg)?.ok_or_else(|| {
-            RuntimeError::usage(format!(
+            ArgError(format!(
                 "program `{}` ({}) needs --{}: the package has no default for it",
                 self.program.name,
                 self.program.ty.name(),
@@ -133,6 +141,49 @@ fn from_section(ty: ProgramType, target: Option<&str>, arg: AttachArg) -> Option
             Some(target.to_string())
         }
         _ => None,
+    }
+}
+
+/// Parses `--set NAME=VALUE`.
+pub fn parse_set(s: &str) -> Result<(String, String)> {
+    match s.split_once('=') {
+        Some((n, v)) if !n.trim().is_empty() => Ok((n.trim().to_string(), v.to_string())),
+        _ => Err(ArgError(format!("invalid --set `{s}`: write NAME=VALUE"))),
+    }
+}
+
+impl crate::ObjectInfo {
+    /// The bytes each `--set NAME=VALUE` writes into `.rodata`, checked
+    /// against the variable's type; `package` names the package in
+    /// messages.
+    pub fn encode_sets(
+        &self,
+        package: &str,
+        sets: &[(String, String)],
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        let big_endian = self.endianness == crate::Endianness::Big;
+        let mut values = Vec::new();
+        for (name, text) in sets {
+            let Some(var) = self.variables.iter().find(|v| &v.name == name) else {
+                let known: Vec<&str> = self.variables.iter().map(|v| v.name.as_str()).collect();
+                return Err(ArgError(if known.is_empty() {
+                    format!("--set {name}: {package} has no variables to set")
+                } else {
+                    format!(
+                        "--set {name}: {package} has no variable `{name}` (it has {})",
+                        known.join(", ")
+                    )
+                }));
+            };
+            let bytes = var.ty.encode(text, big_endian).map_err(|why| {
+                ArgError(format!(
+                    "--set {name}={text}: {why} ({name} is {})",
+                    var.ty.c_name()
+                ))
+            })?;
+            values.push((name.clone(), bytes));
+        }
+        Ok(values)
     }
 }
 
