@@ -178,8 +178,26 @@ fn platform_input(
 
     let mut files = Vec::new();
     let mut contents = Vec::new();
+    let real_root = std::fs::canonicalize(root).map_err(Error::io("read", root))?;
     for f in &m.files {
         let src = root.join(&f.source);
+        // Only the project's own files are packaged: a path (or a link)
+        // leading out of it would publish a file of this machine.
+        let inside = std::fs::canonicalize(&src).is_ok_and(|p| p.starts_with(&real_root));
+        if src.exists() && !inside {
+            return Err(Error::usage(format!(
+                "file `{}` listed in ebpf.toml is outside the project ({}): only files inside it are packaged",
+                f.source.display(),
+                root.display()
+            )));
+        }
+        if !ebpf_oci::format::is_safe_install_path(&f.install) {
+            return Err(Error::usage(format!(
+                "file `{}` in ebpf.toml: install path `{}` must be absolute, made of letters, digits, `.`, `_`, `-` and `+`",
+                f.source.display(),
+                f.install
+            )));
+        }
         let bytes = std::fs::read(&src).map_err(|e| {
             Error::usage(format!(
                 "file `{}` listed in ebpf.toml cannot be read: {e}",

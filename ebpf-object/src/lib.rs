@@ -52,6 +52,8 @@ pub enum ObjectError {
     Loader(String),
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
+    #[error("the object is malformed: its parser failed on it ({0}); rebuild it, or report the file")]
+    Malformed(String),
     #[error("map `{map}`: record type `{record}` is not a struct in the object's BTF")]
     UnknownRecord { map: String, record: String },
     #[error("ebpf.toml describes map `{0}`, which the object does not define")]
@@ -155,8 +157,29 @@ pub struct KernelRequirements {
 
 const RODATA: &str = ".rodata";
 
+/// Runs `f`, a parser of hostile bytes, and turns a panic in it (a
+/// dependency's assertion on a malformed object) into an error message,
+/// printing nothing: a bad file is one line, never a crash.
+pub fn without_panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    result.map_err(|payload| {
+        payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "it panicked".into())
+    })
+}
+
 /// Reads an object and applies `hints` from ebpf.toml.
 pub fn analyze(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectError> {
+    without_panics(|| analyze_unguarded(data, hints)).unwrap_or_else(|why| Err(ObjectError::Malformed(why)))
+}
+
+fn analyze_unguarded(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectError> {
     let file = bpf_file(data)?;
     let big = !file.is_little_endian();
     let license = file

@@ -255,3 +255,55 @@ fn refuses_objects_that_cannot_be_packaged() {
     let e = analyze(b"#!/bin/sh\necho hi\n", &Hints::default()).unwrap_err();
     assert!(matches!(e, ObjectError::NotElf(_)), "{e}");
 }
+
+/// Issue 17, finding 4: a BTF string section cut short made aya-obj panic
+/// (exit 101) in `package` and the runtime; it is one error line now.
+#[test]
+fn a_cut_short_btf_is_an_error_not_a_panic() {
+    use object::{Object as _, ObjectSection as _};
+    let obj = compile(XDP);
+    let file = object::File::parse(obj.as_slice()).unwrap();
+    let (start, _) = file.section_by_name(".BTF").unwrap().file_range().unwrap();
+    drop(file);
+    for str_len in [0u32, 1, 3] {
+        let mut bad = obj.clone();
+        let at = start as usize + 20; // btf_header.str_len
+        bad[at..at + 4].copy_from_slice(&str_len.to_le_bytes());
+        let e = ebpf_object::analyze(&bad, &Default::default()).unwrap_err();
+        assert!(
+            matches!(e, ObjectError::Malformed(_)) && e.to_string().starts_with("the object is malformed"),
+            "{str_len}: {e}"
+        );
+    }
+}
+
+/// Every cut of the header fields and every flipped byte of `.BTF` gives an
+/// object or an error, never a panic (a small deterministic fuzz).
+#[test]
+fn mangled_btf_never_panics() {
+    use object::{Object as _, ObjectSection as _};
+    let obj = compile(XDP);
+    let file = object::File::parse(obj.as_slice()).unwrap();
+    let (start, len) = file.section_by_name(".BTF").unwrap().file_range().unwrap();
+    drop(file);
+    let check = |bad: &[u8]| {
+        let r = std::panic::catch_unwind(|| ebpf_object::analyze(bad, &Default::default()));
+        assert!(r.is_ok(), "analyze panicked");
+    };
+    for field in [8u64, 12, 16, 20] {
+        for value in [0u32, 1, 3, len as u32 / 2, len as u32 + 1, u32::MAX] {
+            let mut bad = obj.clone();
+            let at = (start + field) as usize;
+            bad[at..at + 4].copy_from_slice(&value.to_le_bytes());
+            check(&bad);
+        }
+    }
+    for off in (0..len).step_by(5) {
+        let mut bad = obj.clone();
+        bad[(start + off) as usize] ^= 0xa5;
+        check(&bad);
+    }
+    for cut in (0..obj.len()).step_by(97) {
+        check(&obj[..cut]);
+    }
+}

@@ -191,7 +191,7 @@ pub fn is_safe_name(name: &str) -> bool {
 }
 
 /// Whether `path` is an absolute install path made of safe names.
-fn is_safe_install_path(path: &str) -> bool {
+pub fn is_safe_install_path(path: &str) -> bool {
     path.len() <= limits::PATH
         && path
             .strip_prefix('/')

@@ -129,9 +129,16 @@ pub fn load(pkg: &OpenedPackage, opts: &AttachOptions) -> Result<Loaded> {
         for (name, bytes) in &values {
             loader.override_global(name.as_str(), bytes.as_slice(), true);
         }
-        loader.load(&pkg.bytecode).map_err(|e| {
-            RuntimeError::kernel(format!("load {}", pkg.bytecode_name), error_chain(&e))
-        })?
+        // aya parses the object again here: a malformed one must be an
+        // error, not a panic (what it created so far is dropped on unwind).
+        ebpf_object::without_panics(|| loader.load(&pkg.bytecode))
+            .map_err(|why| RuntimeError::Object {
+                path: pkg.bytecode_name.clone().into(),
+                message: format!("the object is malformed: its parser failed on it ({why})"),
+            })?
+            .map_err(|e| {
+                RuntimeError::kernel(format!("load {}", pkg.bytecode_name), error_chain(&e))
+            })?
     };
     let mut attached = Vec::new();
     let mut sockets = Vec::new();

@@ -409,3 +409,38 @@ fn package_bad_input_gets_one_clear_line() {
     let images = ok(&cargo_ebpf(&dir, &["images", "--json", "--store", s]));
     assert_eq!(json(&images), serde_json::json!([]));
 }
+
+/// Issue 17, finding 7: `[[file]] source` reaches only the project's own
+/// files; a path or a link out of it, or an install path that is not a
+/// clean absolute path, is refused before anything is written.
+#[test]
+fn package_refuses_files_outside_the_project() {
+    let dir = new_project("pkg-files", "c", "xdp");
+    let store = workdir().join("stores/files");
+    let s = store.to_str().unwrap();
+    let manifest = std::fs::read_to_string(dir.join("ebpf.toml")).unwrap();
+    std::fs::create_dir_all(dir.join("conf")).unwrap();
+    std::fs::write(dir.join("conf/ok.toml"), "x = 1\n").unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("conf/link")).unwrap();
+    let with_file = |source: &str, install: &str| {
+        std::fs::write(
+            dir.join("ebpf.toml"),
+            format!("{manifest}\n[[file]]\nsource = \"{source}\"\ninstall = \"{install}\"\n"),
+        )
+        .unwrap();
+        cargo_ebpf(&dir, &["package", "--store", s])
+    };
+    for source in ["/etc/passwd", "../../../../../../etc/passwd", "conf/link"] {
+        let line = fails(&with_file(source, "/etc/x.toml"), 2);
+        assert!(
+            line.contains(&format!("file `{source}` listed in ebpf.toml is outside the project")),
+            "{source}: {line}"
+        );
+    }
+    for install in ["etc/x.toml", "/etc/../shadow", "/etc/a b"] {
+        let line = fails(&with_file("conf/ok.toml", install), 2);
+        assert!(line.contains("install path"), "{install}: {line}");
+    }
+    assert!(!store.join("index.json").exists() || !std::fs::read_to_string(store.join("index.json")).unwrap().contains("pkg-files"));
+    ok(&with_file("conf/ok.toml", "/etc/pkg-files/ok.toml"));
+}

@@ -890,3 +890,27 @@ fn runtime_runs_bpfman_style_and_docker_schema_2_images() {
         assert!(human.contains("not packaged by cargo-ebpf"), "{human}");
     }
 }
+
+/// Issue 17, finding 4: an object whose BTF string section is cut short made
+/// aya-obj panic (exit 101) in both tools; it is one line and exit 1 now.
+#[test]
+fn a_malformed_object_is_one_line_in_both_tools() {
+    use object::{Object as _, ObjectSection as _};
+    let dir = new_project("malformed", "c", "xdp");
+    ok(&cargo_ebpf(&dir, &["build"]));
+    let obj = dir.join("target/ebpf").join(std::env::consts::ARCH).join("malformed.bpf.o");
+    let mut bytes = std::fs::read(&obj).unwrap();
+    let start = {
+        let file = object::File::parse(bytes.as_slice()).unwrap();
+        file.section_by_name(".BTF").unwrap().file_range().unwrap().0 as usize
+    };
+    bytes[start + 20..start + 24].copy_from_slice(&0u32.to_le_bytes()); // str_len
+    std::fs::write(&obj, &bytes).unwrap();
+    let line = fails(
+        &cargo_ebpf(&dir, &["package", "--no-build", "--store", workdir().join("stores/malformed").to_str().unwrap()]),
+        1,
+    );
+    assert!(line.contains("the object is malformed"), "{line}");
+    let line = fails(&runtime(&["run", obj.to_str().unwrap(), "--duration", "1s"], &[]), 1);
+    assert!(line.contains("the object is malformed"), "{line}");
+}
