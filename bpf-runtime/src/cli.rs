@@ -54,7 +54,10 @@ pub fn main() -> ! {
     match run(parse()) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!(
+                "error: {}",
+                ebpf_object::text::escape_controls(&e.to_string())
+            );
             std::process::exit(e.exit_code());
         }
     }

@@ -94,7 +94,10 @@ pub fn parse() -> Cli {
 /// `cargo-ebpf` and the end-to-end tests' copy of it (`e2e/`) are this.
 pub fn main() {
     if let Err(e) = run(parse()) {
-        eprintln!("error: {e}");
+        eprintln!(
+            "error: {}",
+            ebpf_object::text::escape_controls(&e.to_string())
+        );
         std::process::exit(e.exit_code());
     }
 }

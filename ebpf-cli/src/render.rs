@@ -22,7 +22,12 @@ fn type_line(t: &TypeDesc) -> String {
 }
 
 /// The human form of `inspect`.
+/// `inspect`'s text. What images say is escaped for the terminal.
 pub fn inspection(i: &Inspection) -> String {
+    ebpf_object::text::escape_controls(&inspection_text(i)).into_owned()
+}
+
+fn inspection_text(i: &Inspection) -> String {
     let mut s = String::new();
     let kind = if i.platforms.len() > 1 {
         "image index"
@@ -223,7 +228,12 @@ pub fn inspection(i: &Inspection) -> String {
 }
 
 /// The table `images` prints.
+/// `images`' table. What images say is escaped for the terminal.
 pub fn image_list(rows: &[ImageRow]) -> String {
+    ebpf_object::text::escape_controls(&image_table(rows)).into_owned()
+}
+
+fn image_table(rows: &[ImageRow]) -> String {
     let mut t = Table::new(&[
         ("TAG", Align::Left, 3),
         ("DIGEST", Align::Left, 12),

@@ -12,6 +12,7 @@ pub mod attach;
 pub mod btf;
 pub mod desc;
 pub mod maps;
+pub mod text;
 mod value;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -52,7 +53,9 @@ pub enum ObjectError {
     Loader(String),
     #[error(transparent)]
     Btf(#[from] btf::BtfError),
-    #[error("the object is malformed: its parser failed on it ({0}); rebuild it, or report the file")]
+    #[error(
+        "the object is malformed: its parser failed on it ({0}); rebuild it, or report the file"
+    )]
     Malformed(String),
     #[error("map `{map}`: record type `{record}` is not a struct in the object's BTF")]
     UnknownRecord { map: String, record: String },
@@ -176,7 +179,8 @@ pub fn without_panics<T>(f: impl FnOnce() -> T) -> Result<T, String> {
 
 /// Reads an object and applies `hints` from ebpf.toml.
 pub fn analyze(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectError> {
-    without_panics(|| analyze_unguarded(data, hints)).unwrap_or_else(|why| Err(ObjectError::Malformed(why)))
+    without_panics(|| analyze_unguarded(data, hints))
+        .unwrap_or_else(|why| Err(ObjectError::Malformed(why)))
 }
 
 fn analyze_unguarded(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectError> {

@@ -271,7 +271,8 @@ fn a_cut_short_btf_is_an_error_not_a_panic() {
         bad[at..at + 4].copy_from_slice(&str_len.to_le_bytes());
         let e = ebpf_object::analyze(&bad, &Default::default()).unwrap_err();
         assert!(
-            matches!(e, ObjectError::Malformed(_)) && e.to_string().starts_with("the object is malformed"),
+            matches!(e, ObjectError::Malformed(_))
+                && e.to_string().starts_with("the object is malformed"),
             "{str_len}: {e}"
         );
     }

@@ -240,6 +240,35 @@ impl Metadata {
                 ));
             }
         }
+        let symbol = |s: &str| {
+            !s.is_empty() && s.len() <= limits::NAME && s.bytes().all(|b| b.is_ascii_graphic())
+        };
+        for p in &self.object.programs {
+            if !symbol(&p.name) || !symbol(&p.section) {
+                return Err(format!(
+                    "its program {:?} (section {:?}) is not a plain symbol",
+                    p.name, p.section
+                ));
+            }
+        }
+        if let Some(m) = self
+            .object
+            .maps
+            .iter()
+            .map(|m| &m.name)
+            .find(|n| !symbol(n))
+        {
+            return Err(format!("its map {m:?} is not a plain symbol"));
+        }
+        if let Some(v) = self
+            .object
+            .variables
+            .iter()
+            .map(|v| &v.name)
+            .find(|n| !symbol(n))
+        {
+            return Err(format!("its variable {v:?} is not a plain symbol"));
+        }
         for f in &self.files {
             if !is_safe_install_path(&f.path) || !is_sha256(&f.digest) {
                 return Err(format!(
@@ -672,6 +701,10 @@ fn derived_metadata(
     if let Some(d) = ann.get(ANNOTATION_DESCRIPTION) {
         md.description = d.clone();
     }
+    md.check().map_err(|why| FormatError::Refused {
+        digest: digest.into(),
+        why,
+    })?;
     Ok(md)
 }
 

@@ -433,7 +433,9 @@ fn package_refuses_files_outside_the_project() {
     for source in ["/etc/passwd", "../../../../../../etc/passwd", "conf/link"] {
         let line = fails(&with_file(source, "/etc/x.toml"), 2);
         assert!(
-            line.contains(&format!("file `{source}` listed in ebpf.toml is outside the project")),
+            line.contains(&format!(
+                "file `{source}` listed in ebpf.toml is outside the project"
+            )),
             "{source}: {line}"
         );
     }
@@ -441,6 +443,51 @@ fn package_refuses_files_outside_the_project() {
         let line = fails(&with_file("conf/ok.toml", install), 2);
         assert!(line.contains("install path"), "{install}: {line}");
     }
-    assert!(!store.join("index.json").exists() || !std::fs::read_to_string(store.join("index.json")).unwrap().contains("pkg-files"));
+    assert!(
+        !store.join("index.json").exists()
+            || !std::fs::read_to_string(store.join("index.json"))
+                .unwrap()
+                .contains("pkg-files")
+    );
     ok(&with_file("conf/ok.toml", "/etc/pkg-files/ok.toml"));
+}
+
+/// Issue 17, finding 15: terminal escapes in what a package says are shown,
+/// not obeyed, by `inspect` in both tools (and in error lines).
+#[test]
+fn escapes_in_package_text_are_shown_not_obeyed() {
+    let dir = new_project("pkg-escape", "c", "xdp");
+    // A description that would set the window title and clear the screen.
+    let m: String = std::fs::read_to_string(dir.join("ebpf.toml"))
+        .unwrap()
+        .lines()
+        .map(|l| match l.starts_with("description = ") {
+            true => r#"description = "\u001b]0;owned\u0007\u001b[2Jred""#.to_string() + "\n",
+            false => format!("{l}\n"),
+        })
+        .collect();
+    std::fs::write(dir.join("ebpf.toml"), m).unwrap();
+    let store = workdir().join("stores/escape");
+    let s = store.to_str().unwrap();
+    ok(&cargo_ebpf(&dir, &["package", "--store", s]));
+    let shown = ok(&cargo_ebpf(
+        &dir,
+        &["inspect", "pkg-escape:0.1.0", "--store", s],
+    ));
+    assert!(
+        !shown.contains('\x1b') && !shown.contains('\x07'),
+        "{shown:?}"
+    );
+    assert!(shown.contains("\\x1b]0;owned\\x07\\x1b[2Jred"), "{shown}");
+    let images = ok(&cargo_ebpf(&dir, &["images", "--store", s]));
+    assert!(!images.contains('\x1b'), "{images:?}");
+    let runtime = Command::new(runtime_bin())
+        .args(["inspect", "pkg-escape:0.1.0", "--store", s])
+        .output()
+        .unwrap();
+    let shown = ok(&runtime);
+    assert!(
+        !shown.contains('\x1b') && shown.contains("\\x1b[2Jred"),
+        "{shown:?}"
+    );
 }

@@ -898,19 +898,37 @@ fn a_malformed_object_is_one_line_in_both_tools() {
     use object::{Object as _, ObjectSection as _};
     let dir = new_project("malformed", "c", "xdp");
     ok(&cargo_ebpf(&dir, &["build"]));
-    let obj = dir.join("target/ebpf").join(std::env::consts::ARCH).join("malformed.bpf.o");
+    let obj = dir
+        .join("target/ebpf")
+        .join(std::env::consts::ARCH)
+        .join("malformed.bpf.o");
     let mut bytes = std::fs::read(&obj).unwrap();
     let start = {
         let file = object::File::parse(bytes.as_slice()).unwrap();
-        file.section_by_name(".BTF").unwrap().file_range().unwrap().0 as usize
+        file.section_by_name(".BTF")
+            .unwrap()
+            .file_range()
+            .unwrap()
+            .0 as usize
     };
     bytes[start + 20..start + 24].copy_from_slice(&0u32.to_le_bytes()); // str_len
     std::fs::write(&obj, &bytes).unwrap();
     let line = fails(
-        &cargo_ebpf(&dir, &["package", "--no-build", "--store", workdir().join("stores/malformed").to_str().unwrap()]),
+        &cargo_ebpf(
+            &dir,
+            &[
+                "package",
+                "--no-build",
+                "--store",
+                workdir().join("stores/malformed").to_str().unwrap(),
+            ],
+        ),
         1,
     );
     assert!(line.contains("the object is malformed"), "{line}");
-    let line = fails(&runtime(&["run", obj.to_str().unwrap(), "--duration", "1s"], &[]), 1);
+    let line = fails(
+        &runtime(&["run", obj.to_str().unwrap(), "--duration", "1s"], &[]),
+        1,
+    );
     assert!(line.contains("the object is malformed"), "{line}");
 }

@@ -183,7 +183,7 @@ impl Scalar<'_> {
                 quote(out);
             }
             Scalar::Text(t) if quoted => json_string(out, t),
-            Scalar::Text(t) => out.extend_from_slice(t.as_bytes()),
+            Scalar::Text(t) => out.extend_from_slice(crate::text::escape_controls(t).as_bytes()),
             Scalar::Hex(prefix, bytes) => {
                 const DIGITS: &[u8; 16] = b"0123456789abcdef";
                 quote(out);
