@@ -108,6 +108,9 @@ pub struct Record {
     pub programs: Vec<Attached>,
     /// The package's maps (pinned under `DIR/maps/` for `load`).
     pub maps: Vec<String>,
+    /// The pid of the package's user-space program, for a `run` of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userspace: Option<u32>,
 }
 
 impl Record {
@@ -122,6 +125,7 @@ impl Record {
             held,
             programs: loaded.attached.clone(),
             maps: pinnable_maps(pkg, loaded),
+            userspace: None,
         }
     }
 
@@ -174,6 +178,33 @@ impl Drop for RunRecord {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Records a `run` of a package's user space (pid `child`): its programs
+/// are the child's own, unknown here; they go with it.
+pub fn record_userspace_run(
+    dirs: &StateDirs,
+    pkg: &OpenedPackage,
+    child: u32,
+) -> Result<RunRecord> {
+    let pid = std::process::id();
+    let record = Record {
+        name: format!("{}-{pid}", pkg.name),
+        package: pkg.name.clone(),
+        version: pkg.version.clone(),
+        reference: pkg.reference.clone(),
+        digest: pkg.digest.clone(),
+        since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
+        held: Held::Process {
+            pid,
+            start: process_start(pid).unwrap_or_default(),
+        },
+        programs: Vec::new(),
+        maps: Vec::new(),
+        userspace: Some(child),
+    };
+    let path = write_record(dirs, &record)?;
+    Ok(RunRecord { path })
 }
 
 /// Records a `run` for `list`, `unload` and `gc`.
@@ -480,6 +511,7 @@ pub fn gc(dirs: &StateDirs) -> Result<Vec<String>> {
         let path = dirs.record_path(&r.file());
         std::fs::remove_file(&path).map_err(RuntimeError::io("remove", &path))?;
     }
+    done.extend(remove_stale_run_dirs(&std::env::temp_dir()));
     let entries = match std::fs::read_dir(&dirs.bpffs) {
         Ok(d) => d.flatten().collect(),
         Err(_) => Vec::new(),
@@ -503,6 +535,34 @@ pub fn gc(dirs: &StateDirs) -> Result<Vec<String>> {
         }
     }
     Ok(done)
+}
+
+/// Removes the temporary directories (`bpf-runtime-PID-*` in `tmp`) of
+/// user-space runs whose runtime is gone; returns what was removed.
+fn remove_stale_run_dirs(tmp: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return Vec::new();
+    };
+    let mut done = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("bpf-runtime-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // Only real directories (not links) that this user owns.
+        let owned = entry.metadata().is_ok_and(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.is_dir() && m.uid() == unsafe { libc::geteuid() }
+        });
+        if owned && process_start(pid).is_none() && std::fs::remove_dir_all(entry.path()).is_ok() {
+            done.push(format!("removed {} (its run, pid {pid}, is gone)", entry.path().display()));
+        }
+    }
+    done
 }
 
 /// Detaches what a dead `run` attached without a link (which the kernel
@@ -558,6 +618,7 @@ mod tests {
                 links: vec![7],
             }],
             maps: vec!["counts".into()],
+            userspace: None,
         }
     }
 

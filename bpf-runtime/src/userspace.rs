@@ -1,8 +1,14 @@
 //! Running a package's own user-space program: the binary (verified with
-//! its layer) and the bytecode are written to a private temporary directory,
-//! the bytecode's path is passed in `BPF_RUNTIME_BYTECODE`, the arguments
-//! after `--` are passed on, SIGINT/SIGTERM/SIGHUP are forwarded, and its
-//! exit status becomes ours. The directory is removed afterwards.
+//! its layer) and the bytecode are written to a private temporary directory
+//! (`bpf-runtime-PID-*`, named by the runtime, never by the image), the
+//! bytecode's path is passed in `BPF_RUNTIME_BYTECODE`, the arguments after
+//! `--` are passed on, SIGINT/SIGTERM/SIGHUP are forwarded, and its exit
+//! status becomes ours. The directory is removed afterwards.
+//!
+//! The child dies with the runtime, whatever kills it (a parent-death
+//! signal, SIGKILL), so it never keeps programs attached on its own; the
+//! run is recorded, so `list` shows it and `gc` removes what a killed run
+//! left (its record and its directory).
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -13,6 +19,12 @@ use std::time::Duration;
 
 use crate::error::{Result, RuntimeError};
 use crate::package::OpenedPackage;
+use crate::records::{self, StateDirs};
+
+/// The prefix of a run's temporary directory: `bpf-runtime-PID-`.
+pub fn dir_prefix(pid: u32) -> String {
+    format!("bpf-runtime-{pid}-")
+}
 
 /// The environment variable that holds the verified bytecode's path.
 pub const BYTECODE_ENV: &str = "BPF_RUNTIME_BYTECODE";
@@ -25,7 +37,7 @@ pub fn run(pkg: &OpenedPackage, args: &[String], duration: Option<Duration>) -> 
         .as_ref()
         .expect("called for packages with user space");
     let dir = tempfile::Builder::new()
-        .prefix("bpf-runtime-")
+        .prefix(&dir_prefix(std::process::id()))
         .tempdir()
         .map_err(RuntimeError::io(
             "create a temporary directory in",
@@ -52,12 +64,31 @@ pub fn run(pkg: &OpenedPackage, args: &[String], duration: Option<Duration>) -> 
         .map_err(|e| RuntimeError::kernel("install signal handlers", e))?;
         ids.push(id);
     }
-    let mut child = Command::new(&exe)
-        .arg0(name)
-        .args(args)
-        .env(BYTECODE_ENV, &obj)
+    let runtime = std::process::id();
+    let mut command = Command::new(&exe);
+    command.arg0(name).args(args).env(BYTECODE_ENV, &obj);
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes async-signal-safe calls (prctl, getppid, _exit).
+    unsafe {
+        command.pre_exec(move || {
+            // Killed when the runtime dies, even by SIGKILL.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The runtime died before the signal was armed.
+            if libc::getppid() as u32 != runtime {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+    let mut child = command
         .spawn()
         .map_err(|e| RuntimeError::kernel(format!("start {name}"), e))?;
+    // Without a record `list` cannot show this run; it still runs.
+    let record = records::record_userspace_run(&StateDirs::from_env(), pkg, child.id())
+        .map_err(|e| eprintln!("warning: this run is not recorded for `list` and `gc`: {e}"))
+        .ok();
     let started = std::time::Instant::now();
     let mut timed_out = false;
     let status = loop {
@@ -82,6 +113,7 @@ pub fn run(pkg: &OpenedPackage, args: &[String], duration: Option<Duration>) -> 
     for id in ids {
         signal_hook::low_level::unregister(id);
     }
+    drop(record);
     drop(dir);
     Ok(match (status.code(), status.signal()) {
         (Some(code), _) => code,

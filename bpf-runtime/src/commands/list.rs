@@ -52,6 +52,18 @@ fn render(records: &[Record]) -> String {
             (Held::Pins { .. }, false) => "pins gone (run gc)".into(),
             (Held::Process { pid, .. }, false) => format!("pid {pid} gone (run gc)"),
         };
+        if let Some(child) = r.userspace {
+            // The package's user space loads its own programs.
+            t.row(vec![
+                r.name.clone(),
+                format!("{}:{}", r.package, r.version),
+                format!("(user space, pid {child})"),
+                String::new(),
+                String::new(),
+                r.since.clone(),
+                held.clone(),
+            ]);
+        }
         for a in &r.programs {
             t.row(vec![
                 r.name.clone(),
@@ -76,6 +88,7 @@ mod tests {
     #[test]
     fn one_row_per_program_and_dead_holders_say_gc() {
         let record = Record {
+            userspace: None,
             name: "xdp-counter".into(),
             package: "xdp-counter".into(),
             version: "0.1.0".into(),

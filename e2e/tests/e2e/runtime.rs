@@ -121,7 +121,7 @@ fn nothing_left(names: &[&str]) {
 /// Like [`nothing_left`], allowing the kernel a moment: programs are freed
 /// shortly after the last descriptor of a killed process closes.
 fn nothing_left_soon(names: &[&str]) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !loaded_programs(names).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -931,4 +931,63 @@ fn a_malformed_object_is_one_line_in_both_tools() {
         1,
     );
     assert!(line.contains("the object is malformed"), "{line}");
+}
+
+/// Issue 17, finding 5: SIGKILL of `run` on a package with user space left
+/// the user space running, its programs attached and its directory behind,
+/// with `list` and `gc` unaware. The child dies with the runtime now; the
+/// run is recorded, and `gc` removes its record and directory.
+#[test]
+fn a_killed_runtime_takes_its_user_space_with_it() {
+    if !privileged("a_killed_runtime_takes_its_user_space_with_it") {
+        return;
+    }
+    let (tag, store) = packaged("tracepoint");
+    let s = store.to_str().unwrap();
+    let _guard = kernel_lock();
+    let mut run = runtime_command()
+        .args(["run", &tag, "--store", s])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = run.id();
+    let state = places()[0].1.clone();
+    let record = state.join(format!("run-{pid}.json"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while loaded_programs(&["handle_exec"]).is_empty() || !record.is_file() {
+        assert!(std::time::Instant::now() < deadline, "the user space never attached");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let user: u32 = json(&std::fs::read_to_string(&record).unwrap())["userspace"]
+        .as_u64()
+        .expect("the record names the user space's pid") as u32;
+    let listed = ok(&runtime(&["list"], &[]));
+    assert!(listed.contains(&format!("(user space, pid {user})")), "{listed}");
+    let tmp: Vec<PathBuf> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(&format!("bpf-runtime-{pid}-"))
+        })
+        .collect();
+    assert_eq!(tmp.len(), 1, "the run's directory");
+
+    run.kill().unwrap(); // SIGKILL: nothing of the runtime runs after it
+    run.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{user}")).exists() {
+        assert!(std::time::Instant::now() < deadline, "the user space outlived the runtime");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nothing_left_soon(&["handle_exec"]);
+    let listed = ok(&runtime(&["list"], &[]));
+    assert!(listed.contains(&format!("pid {pid} gone (run gc)")), "{listed}");
+    let gc = ok(&runtime(&["gc"], &[]));
+    assert!(!record.exists(), "{gc}");
+    assert!(!tmp[0].exists(), "gc removes the run's directory: {gc}");
 }
