@@ -232,14 +232,29 @@ fn write_record(dirs: &StateDirs, record: &Record) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Every record, sorted by name.
+/// Every readable record, sorted by name. A damaged one (a crash while
+/// writing, an edit by hand) is left out with a warning, so it blocks
+/// neither `list` nor `unload`; `gc` removes it.
 pub fn list(dirs: &StateDirs) -> Result<Vec<Record>> {
+    let (records, damaged) = read_all(dirs)?;
+    for (path, why) in &damaged {
+        eprintln!(
+            "warning: {} is not a bpf-runtime record ({why}); `bpf-runtime gc` removes it",
+            path.display()
+        );
+    }
+    Ok(records)
+}
+
+/// The records, and the files that are not records with why.
+fn read_all(dirs: &StateDirs) -> Result<(Vec<Record>, Vec<(PathBuf, String)>)> {
     let dir = match std::fs::read_dir(&dirs.state) {
         Ok(d) => d,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
         Err(e) => return Err(RuntimeError::io("read", &dirs.state)(e)),
     };
     let mut records = Vec::new();
+    let mut damaged = Vec::new();
     for entry in dir.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "json")
@@ -248,16 +263,13 @@ pub fn list(dirs: &StateDirs) -> Result<Vec<Record>> {
             continue;
         }
         let text = std::fs::read(&path).map_err(RuntimeError::io("read", &path))?;
-        let record: Record = serde_json::from_slice(&text).map_err(|e| {
-            RuntimeError::usage(format!(
-                "{} is not a bpf-runtime record ({e}); remove it or run `bpf-runtime gc`",
-                path.display()
-            ))
-        })?;
-        records.push(record);
+        match serde_json::from_slice::<Record>(&text) {
+            Ok(record) => records.push(record),
+            Err(e) => damaged.push((path, e.to_string())),
+        }
     }
     records.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(records)
+    Ok((records, damaged))
 }
 
 fn check_name(name: &str) -> Result<()> {
@@ -487,7 +499,14 @@ pub fn unload(dirs: &StateDirs, what: &str) -> Result<Record> {
 pub fn gc(dirs: &StateDirs) -> Result<Vec<String>> {
     let _lock = dirs.lock()?;
     let mut done = Vec::new();
-    let records = list(dirs)?;
+    let (records, damaged) = read_all(dirs)?;
+    for (path, _) in damaged {
+        std::fs::remove_file(&path).map_err(RuntimeError::io("remove", &path))?;
+        done.push(format!(
+            "removed {}, which was not a record",
+            path.display()
+        ));
+    }
     for r in &records {
         if r.alive() {
             continue;
@@ -559,7 +578,10 @@ fn remove_stale_run_dirs(tmp: &Path) -> Vec<String> {
             m.is_dir() && m.uid() == unsafe { libc::geteuid() }
         });
         if owned && process_start(pid).is_none() && std::fs::remove_dir_all(entry.path()).is_ok() {
-            done.push(format!("removed {} (its run, pid {pid}, is gone)", entry.path().display()));
+            done.push(format!(
+                "removed {} (its run, pid {pid}, is gone)",
+                entry.path().display()
+            ));
         }
     }
     done
@@ -677,15 +699,33 @@ mod tests {
         assert_eq!(back.held, r.held);
     }
 
+    /// Issue 17: a damaged record blocked `list`, `gc` and `unload`.
     #[test]
-    fn a_record_that_is_not_one_is_refused_with_what_to_do() {
+    fn a_damaged_record_blocks_nothing_and_gc_removes_it() {
         let root = tempfile::tempdir().unwrap();
         let dirs = dirs(root.path());
-        std::fs::create_dir_all(&dirs.state).unwrap();
+        write_record(
+            &dirs,
+            &record(
+                "good",
+                Held::Pins {
+                    dir: dirs.bpffs.join("good"),
+                },
+            ),
+        )
+        .unwrap();
         std::fs::write(dirs.state.join("x.json"), "{\"name\": 1}").unwrap();
-        let e = list(&dirs).unwrap_err().to_string();
-        assert!(e.contains("x.json is not a bpf-runtime record"), "{e}");
-        assert!(e.contains("bpf-runtime gc"), "{e}");
+        let listed = list(&dirs).unwrap();
+        assert_eq!(listed.len(), 1, "the good record is still listed");
+        let (_, damaged) = read_all(&dirs).unwrap();
+        assert_eq!(damaged.len(), 1);
+        let done = gc(&dirs).unwrap();
+        assert!(
+            done.iter()
+                .any(|d| d.contains("x.json, which was not a record")),
+            "{done:?}"
+        );
+        assert!(!dirs.state.join("x.json").exists());
         // No state directory yet: nothing loaded, not an error.
         assert!(
             list(&self::dirs(&root.path().join("none")))

@@ -25,11 +25,20 @@ pub struct RunArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// How often counters are printed
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "1s")]
+    #[arg(long, value_parser = parse_interval, default_value = "1s")]
     pub interval: Duration,
     /// Arguments for the package's user-space program
     #[arg(last = true)]
     pub args: Vec<String>,
+}
+
+/// An interval for counters: at least 100 ms (`0s` spun a core).
+fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if d < Duration::from_millis(100) {
+        return Err("at least 100ms (counters are read from the kernel each time)".into());
+    }
+    Ok(d)
 }
 
 pub fn execute(a: RunArgs) -> Result<i32> {

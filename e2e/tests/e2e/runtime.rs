@@ -279,6 +279,9 @@ fn runtime_bad_input_gets_one_clear_line() {
         args.extend_from_slice(extra);
         runtime(&args, &[])
     };
+    // Issue 17: `--interval 0s` spun a core.
+    let e = fails(&run(&["--interval", "0s"]), 2);
+    assert!(e.contains("at least 100ms"), "{e}");
     if privileged("runtime_bad_input_gets_one_clear_line") {
         let _guard = kernel_lock();
         let e = fails(&run(&["--iface", "nope0"]), 2);
@@ -956,14 +959,20 @@ fn a_killed_runtime_takes_its_user_space_with_it() {
     let record = state.join(format!("run-{pid}.json"));
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while loaded_programs(&["handle_exec"]).is_empty() || !record.is_file() {
-        assert!(std::time::Instant::now() < deadline, "the user space never attached");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the user space never attached"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let user: u32 = json(&std::fs::read_to_string(&record).unwrap())["userspace"]
         .as_u64()
         .expect("the record names the user space's pid") as u32;
     let listed = ok(&runtime(&["list"], &[]));
-    assert!(listed.contains(&format!("(user space, pid {user})")), "{listed}");
+    assert!(
+        listed.contains(&format!("(user space, pid {user})")),
+        "{listed}"
+    );
     let tmp: Vec<PathBuf> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .flatten()
@@ -981,12 +990,18 @@ fn a_killed_runtime_takes_its_user_space_with_it() {
     run.wait().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while Path::new(&format!("/proc/{user}")).exists() {
-        assert!(std::time::Instant::now() < deadline, "the user space outlived the runtime");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the user space outlived the runtime"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     nothing_left_soon(&["handle_exec"]);
     let listed = ok(&runtime(&["list"], &[]));
-    assert!(listed.contains(&format!("pid {pid} gone (run gc)")), "{listed}");
+    assert!(
+        listed.contains(&format!("pid {pid} gone (run gc)")),
+        "{listed}"
+    );
     let gc = ok(&runtime(&["gc"], &[]));
     assert!(!record.exists(), "{gc}");
     assert!(!tmp[0].exists(), "gc removes the run's directory: {gc}");
