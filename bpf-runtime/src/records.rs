@@ -246,8 +246,11 @@ pub fn list(dirs: &StateDirs) -> Result<Vec<Record>> {
     Ok(records)
 }
 
-/// The records, and the files that are not records with why.
-fn read_all(dirs: &StateDirs) -> Result<(Vec<Record>, Vec<(PathBuf, String)>)> {
+/// Files under the state directory that are not records, with why.
+type Damaged = Vec<(PathBuf, String)>;
+
+/// The records, and the files that are not records.
+fn read_all(dirs: &StateDirs) -> Result<(Vec<Record>, Damaged)> {
     let dir = match std::fs::read_dir(&dirs.state) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
