@@ -45,5 +45,11 @@ pub fn images(a: &ImagesArgs) -> Result<(), FormatError> {
     } else {
         out(&render::image_list(&rows));
     }
+    for r in &rows {
+        if let Some(e) = &r.error {
+            let line = format!("warning: {}: {e}", r.tag);
+            eprintln!("{}", ebpf_object::text::escape_controls(&line));
+        }
+    }
     Ok(())
 }

@@ -227,8 +227,7 @@ fn inspection_text(i: &Inspection) -> String {
     s
 }
 
-/// The table `images` prints.
-/// `images`' table. What images say is escaped for the terminal.
+/// The table `images` prints. What images say is escaped for the terminal.
 pub fn image_list(rows: &[ImageRow]) -> String {
     ebpf_object::text::escape_controls(&image_table(rows)).into_owned()
 }
@@ -245,7 +244,10 @@ fn image_table(rows: &[ImageRow]) -> String {
         t.row(vec![
             r.tag.clone(),
             short_digest(&r.digest).to_string(),
-            r.platforms.join(","),
+            match &r.error {
+                Some(_) => "(unreadable)".into(),
+                None => r.platforms.join(","),
+            },
             human_size(r.size),
             r.created.clone().unwrap_or_default(),
         ]);

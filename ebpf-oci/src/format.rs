@@ -788,7 +788,7 @@ impl<'a> Entries<'a> {
 /// The first regular file of a layer: its name and contents (bpfman's
 /// rule for the bytecode).
 fn first_entry(layout: &Layout, layer: &Descriptor) -> Result<(String, Vec<u8>)> {
-    let gz = layout.read_blob(layer.digest())?;
+    let gz = layout.read_described(layer)?;
     let mut entries = Entries::new(&gz, layer.digest().as_ref());
     let mut found = None;
     entries.each(|path, body| {
@@ -830,7 +830,7 @@ pub fn contents(layout: &Layout, image: &PlatformImage, everything: bool) -> Res
             ..Contents::default()
         });
     }
-    let gz = layout.read_blob(image.layer().digest())?;
+    let gz = layout.read_described(image.layer())?;
     let digest = image.descriptor.digest().to_string();
     let mut expected: Vec<(String, &str)> =
         vec![(md.bytecode.clone(), md.bytecode_digest.as_str())];
@@ -1155,6 +1155,35 @@ mod tests {
             err.contains("bin/xdpcount in its layer is not the one its metadata describes"),
             "{err}"
         );
+    }
+
+    /// Issue 17, finding 11: a descriptor's size is checked against the
+    /// blob it names.
+    #[test]
+    fn a_layer_size_that_is_not_the_blobs_is_refused() {
+        let (_d, layout) = store();
+        let image = read(
+            &layout,
+            &write(&layout, &[input("x86_64")], &annotations()).unwrap(),
+        )
+        .unwrap();
+        let mut layer = image.platforms[0].layer().clone();
+        layer.set_size(layer.size() + 1);
+        let forged = manifest_of(
+            &layout,
+            image.platforms[0].manifest.config().clone(),
+            vec![layer],
+        );
+        let forged = read(&layout, &forged).unwrap();
+        let err = contents(&layout, &forged.platforms[0], false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bytes where its descriptor says"), "{err}");
+        let mut config = image.platforms[0].manifest.config().clone();
+        config.set_size(1);
+        let forged = manifest_of(&layout, config, vec![image.platforms[0].layer().clone()]);
+        let err = read(&layout, &forged).unwrap_err().to_string();
+        assert!(err.contains("bytes where its descriptor says 1"), "{err}");
     }
 
     /// Issue 17, finding 1: names in metadata never reach the filesystem

@@ -111,17 +111,38 @@ pub struct ImageRow {
     pub size: u64,
     pub created: Option<String>,
     pub description: String,
+    /// Why the image cannot be read, for a damaged or foreign one (the
+    /// other rows are still listed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-/// Every tagged image of the store (an empty list when there is no store).
+/// Every tagged image of the store: an empty list when there is no store
+/// yet; an error when the directory is not a store. An image that cannot be
+/// read is a row saying why, not a failed listing.
 pub fn list(store_path: &Path) -> Result<Vec<ImageRow>> {
-    if !store_path.join("oci-layout").exists() {
+    if !store_path.exists() {
         return Ok(Vec::new());
     }
     let layout = Layout::open(store_path)?;
     let mut rows = Vec::new();
     for (tag, desc) in layout.tags()? {
-        let image = format::read(&layout, &desc)?;
+        let image = match format::read(&layout, &desc) {
+            Ok(image) => image,
+            Err(e) => {
+                rows.push(ImageRow {
+                    digest: desc.digest().to_string(),
+                    media_type: desc.media_type().to_string(),
+                    platforms: Vec::new(),
+                    size: desc.size(),
+                    created: None,
+                    description: String::new(),
+                    error: Some(e.to_string()),
+                    tag,
+                });
+                continue;
+            }
+        };
         let i = inspection(&tag, Some(tag.clone()), &image);
         rows.push(ImageRow {
             platforms: i.platforms.iter().map(|p| p.platform.clone()).collect(),
@@ -135,6 +156,7 @@ pub fn list(store_path: &Path) -> Result<Vec<ImageRow>> {
             digest: i.digest,
             media_type: i.media_type,
             size: i.size,
+            error: None,
         });
     }
     Ok(rows)

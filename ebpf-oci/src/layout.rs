@@ -31,6 +31,14 @@ pub enum StoreError {
     },
     #[error("blob {digest} is missing from {}", path.display())]
     MissingBlob { path: PathBuf, digest: String },
+    #[error(
+        "blob {digest} is {actual} bytes where its descriptor says {expected}; the image is damaged or forged: do not use it"
+    )]
+    SizeMismatch {
+        digest: String,
+        expected: u64,
+        actual: u64,
+    },
     #[error("no image tagged `{0}` in the store")]
     UnknownTag(String),
     #[error("an image tagged `{0}` exists already; remove it first or choose another tag")]
@@ -257,13 +265,25 @@ impl Layout {
         Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
     }
 
+    /// Reads the blob `desc` points to, verified against its digest and its
+    /// size.
+    pub fn read_described(&self, desc: &Descriptor) -> Result<Vec<u8>> {
+        let bytes = self.read_blob(desc.digest())?;
+        if bytes.len() as u64 != desc.size() {
+            return Err(StoreError::SizeMismatch {
+                digest: desc.digest().to_string(),
+                expected: desc.size(),
+                actual: bytes.len() as u64,
+            });
+        }
+        Ok(bytes)
+    }
+
     /// Reads and parses the JSON document `desc` points to, verified.
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, desc: &Descriptor) -> Result<T> {
-        serde_json::from_slice(&self.read_blob(desc.digest())?).map_err(|e| {
-            StoreError::InvalidLayout {
-                path: self.root.clone(),
-                why: format!("{} {} is invalid ({e})", desc.media_type(), desc.digest()),
-            }
+        serde_json::from_slice(&self.read_described(desc)?).map_err(|e| StoreError::InvalidLayout {
+            path: self.root.clone(),
+            why: format!("{} {} is invalid ({e})", desc.media_type(), desc.digest()),
         })
     }
 

@@ -491,3 +491,65 @@ fn escapes_in_package_text_are_shown_not_obeyed() {
         "{shown:?}"
     );
 }
+
+/// Issue 17, finding 10: one damaged image broke `images` for the whole
+/// store (naming a digest, not a tag), and a directory that is not a store
+/// listed as empty.
+#[test]
+fn one_bad_image_does_not_hide_the_others() {
+    let store = workdir().join("stores/images-bad");
+    let _ = std::fs::remove_dir_all(&store);
+    let s = store.to_str().unwrap();
+    let xdp = c_project("xdp");
+    let tp = c_project("tracepoint");
+    for dir in [&xdp, &tp] {
+        ok(&cargo_ebpf(dir, &["package", "--no-build", "--store", s]));
+    }
+    let i = json(&ok(&cargo_ebpf(
+        &xdp,
+        &["inspect", "c-xdp:0.1.0", "--json", "--store", s],
+    )));
+    let config = i["platforms"][0]["config"].as_str().unwrap();
+    let path = store
+        .join("blobs/sha256")
+        .join(config.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[5] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let out = cargo_ebpf(&xdp, &["images", "--store", s]);
+    let table = ok(&out);
+    assert!(
+        table.contains("c-tracepoint:0.1.0") && table.contains("linux/amd64"),
+        "{table}"
+    );
+    assert!(
+        table.contains("c-xdp:0.1.0") && table.contains("(unreadable)"),
+        "{table}"
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("warning: c-xdp:0.1.0: blob") && err.contains("is corrupted"),
+        "{err}"
+    );
+    let rows = json(&ok(&cargo_ebpf(&xdp, &["images", "--json", "--store", s])));
+    assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+    // A directory that is not a store is said to be one, not listed empty.
+    let not_a_store = workdir().join("not-a-store");
+    std::fs::create_dir_all(&not_a_store).unwrap();
+    std::fs::write(not_a_store.join("notes.txt"), "x").unwrap();
+    let line = fails(
+        &cargo_ebpf(&xdp, &["images", "--store", not_a_store.to_str().unwrap()]),
+        1,
+    );
+    assert!(line.contains("is not an OCI image layout"), "{line}");
+    // A store that does not exist yet is empty.
+    let none = workdir().join("no-store-yet");
+    assert_eq!(
+        ok(&cargo_ebpf(
+            &xdp,
+            &["images", "--json", "--store", none.to_str().unwrap()]
+        ))
+        .trim(),
+        "[]"
+    );
+}

@@ -403,6 +403,45 @@ fn publish_and_pull_through_a_loopback_registry() {
         "{human}"
     );
 
+    // Issue 17, finding 13: a repository whose tags are all deleted failed
+    // the whole search.
+    let pushed = json(&ok(&ebpf(
+        &dir,
+        &home,
+        &[
+            "publish",
+            &format!("{}/untagged:1", reg.host()),
+            "--store",
+            a,
+            "--json",
+        ],
+        None,
+    )));
+    let digest = pushed["digest"].as_str().unwrap();
+    let mut conn = TcpStream::connect(("127.0.0.1", reg.port)).unwrap();
+    write!(
+        conn,
+        "DELETE /v2/untagged/manifests/{digest} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        reg.host()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 202"), "{answer}");
+    let found = json(&ok(&ebpf(
+        &dir,
+        &home,
+        &["search", &reg.host(), "--json"],
+        None,
+    )));
+    let untagged = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["repository"] == "untagged")
+        .unwrap_or_else(|| panic!("{found}"));
+    assert_eq!(untagged["tags"], serde_json::json!([]), "{untagged}");
+
     // Bad input: one line each.
     let e = fails(
         &ebpf(

@@ -48,11 +48,18 @@ impl Session {
         term: Option<&str>,
     ) -> Result<Option<RepositoryReport>> {
         let r = Reference::with_tag(self.registry.clone(), repository.clone(), "latest".into());
-        let mut tags = self
+        // A repository whose tags were all deleted answers 404 or
+        // `"tags": null`: it is listed without tags, not a failed search.
+        let mut tags = match self
             .retry(|| self.client.list_tags(&r, &self.auth, None, None))
             .await
-            .map_err(|e| self.classify(e, &r, "list"))?
-            .tags;
+        {
+            Ok(t) => t.tags,
+            Err(e) => match self.classify(e, &r, "list") {
+                RegistryError::NotFound { .. } | RegistryError::Protocol { .. } => Vec::new(),
+                e => return Err(e),
+            },
+        };
         tags.sort_by(|a, b| version_order(a, b));
         let mut report = RepositoryReport {
             reference: format!("{}/{repository}", self.registry),
