@@ -33,6 +33,9 @@ pub struct TransportArgs {
     /// Retries after a dropped connection, a timeout or a 5xx/429 answer
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub retries: u32,
+    /// Fail a download that receives nothing for this long
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub stall_timeout: std::time::Duration,
 }
 
 impl TransportArgs {
@@ -41,6 +44,7 @@ impl TransportArgs {
             ca_file: self.ca_file.clone(),
             insecure: self.insecure,
             retries: self.retries,
+            stall: self.stall_timeout,
             ..ebpf_oci::registry::Options::new()
         }
     }

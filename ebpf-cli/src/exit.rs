@@ -15,6 +15,9 @@ pub const USAGE: i32 = 2;
 pub const MISSING: i32 = 3;
 /// A compiler or another tool ran and failed.
 pub const TOOL_FAILED: i32 = 4;
+/// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the command, which cleaned up
+/// first (128 + SIGINT, as shells report it).
+pub const INTERRUPTED: i32 = 130;
 
 /// Store errors the user caused (a name), rather than the store's state.
 pub fn store(e: &StoreError) -> i32 {
@@ -39,6 +42,7 @@ pub fn registry(e: &RegistryError) -> i32 {
     match e {
         InvalidReference { .. } | NoRegistry { .. } | NoPlatform { .. } | CaFile { .. } => USAGE,
         Config(_) => USAGE,
+        Interrupted { .. } => INTERRUPTED,
         Store(s) => store(s),
         Format(f) => format(f),
         _ => FAILURE,

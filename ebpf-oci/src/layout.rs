@@ -439,8 +439,9 @@ impl Layout {
         let path = self.blob_path(expected);
         let dir = path.parent().expect("blob paths have a parent");
         std::fs::create_dir_all(dir).map_err(io("create directory", dir))?;
+        // `.tmp-PID-`: `gc` leaves the files of live writers alone.
         let file = tempfile::Builder::new()
-            .prefix(".tmp-")
+            .prefix(&format!(".tmp-{}-", std::process::id()))
             .tempfile_in(dir)
             .map_err(io("create a temporary file in", dir))?;
         Ok(BlobWriter {
@@ -452,22 +453,82 @@ impl Layout {
         })
     }
 
-    /// Removes blobs no tag reaches (and stale temporary files). Returns how
-    /// many files were removed.
+    /// A lease on the blobs an operation (a pull) is fetching: until it is
+    /// dropped, `gc` (and so `rmi`) keeps every blob it names, though no
+    /// tag reaches them yet. A lease of a process that died is ignored.
+    pub fn lease(&self) -> Result<Lease> {
+        let dir = self.root.join(".leases");
+        std::fs::create_dir_all(&dir).map_err(io("create directory", &dir))?;
+        let file = tempfile::Builder::new()
+            .prefix(&format!("{}-", std::process::id()))
+            .tempfile_in(&dir)
+            .map_err(io("create a temporary file in", &dir))?;
+        Ok(Lease {
+            file: std::sync::Mutex::new(file),
+        })
+    }
+
+    /// The digests the leases of live processes hold; stale leases go.
+    fn leased_digests(&self) -> BTreeSet<String> {
+        let mut held = BTreeSet::new();
+        let Ok(entries) = std::fs::read_dir(self.root.join(".leases")) else {
+            return held;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if writer_alive(&name) {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                held.extend(text.lines().map(str::to_string));
+            } else {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        held
+    }
+
+    /// Removes blobs no tag or live lease reaches, and the temporary files
+    /// of writers that died. Returns how many files were removed.
     pub fn gc(&self) -> Result<usize> {
         let _lock = self.lock()?;
-        let keep = self.tagged_digests()?;
+        let mut keep = self.tagged_digests()?;
+        keep.extend(self.leased_digests());
         let dir = self.root.join("blobs/sha256");
         let mut removed = 0;
         for entry in std::fs::read_dir(&dir).map_err(io("read", &dir))? {
             let entry = entry.map_err(io("read", &dir))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !keep.contains(&format!("sha256:{name}")) {
+            let in_flight = name.strip_prefix(".tmp-").is_some_and(writer_alive);
+            if !in_flight && !keep.contains(&format!("sha256:{name}")) {
                 std::fs::remove_file(entry.path()).map_err(io("remove", &entry.path()))?;
                 removed += 1;
             }
         }
         Ok(removed)
+    }
+}
+
+/// Whether the process whose pid starts `name` (`PID-...`) still runs.
+fn writer_alive(name: &str) -> bool {
+    name.split('-')
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// See [`Layout::lease`].
+pub struct Lease {
+    file: std::sync::Mutex<tempfile::NamedTempFile>,
+}
+
+impl Lease {
+    /// Holds `digest` too.
+    pub fn hold(&self, digest: &Digest) -> Result<()> {
+        use std::io::Write;
+        let mut f = self.file.lock().expect("not poisoned");
+        let path = f.path().to_path_buf();
+        writeln!(f, "{digest}")
+            .and_then(|_| f.flush())
+            .map_err(io("write", &path))
     }
 }
 
@@ -696,6 +757,58 @@ mod tests {
         assert!(
             err.contains("is not an OCI image layout: cannot read oci-layout"),
             "{err}"
+        );
+    }
+
+    /// Issue 17, finding 9: `rmi` during a pull deleted the pull's blobs
+    /// (its gc took every untagged file for garbage).
+    #[test]
+    fn gc_keeps_what_a_live_pull_holds_and_cleans_after_a_dead_one() {
+        let (_d, layout) = store();
+        let fetched = layout.put_blob(b"a layer a pull fetched").unwrap();
+        let loose = layout.put_blob(b"garbage").unwrap();
+        let lease = layout.lease().unwrap();
+        lease.hold(&fetched).unwrap();
+        let writer = layout.blob_writer(&sha256_digest(b"in flight")).unwrap();
+        let dir = layout.root().join("blobs/sha256");
+        // What a pull killed by SIGKILL left: its temp file and its lease.
+        std::fs::write(dir.join(".tmp-999999999-dead"), b"partial").unwrap();
+        std::fs::write(
+            layout.root().join(".leases/999999999-x"),
+            format!("{loose}\n"),
+        )
+        .unwrap();
+
+        assert_eq!(
+            layout.gc().unwrap(),
+            2,
+            "the loose blob and the dead pull's temp file"
+        );
+        assert!(layout.has_blob(&fetched), "held by a live lease");
+        assert!(
+            !layout.has_blob(&loose),
+            "a dead pull's lease holds nothing"
+        );
+        assert!(!dir.join(".tmp-999999999-dead").exists());
+        assert!(!layout.root().join(".leases/999999999-x").exists());
+        let live_tmp = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+            .count();
+        assert_eq!(live_tmp, 1, "the live writer's file stays");
+        drop(writer);
+        drop(lease);
+        assert_eq!(
+            layout.gc().unwrap(),
+            1,
+            "released: the fetched blob goes too"
+        );
+        assert!(
+            std::fs::read_dir(layout.root().join(".leases"))
+                .unwrap()
+                .next()
+                .is_none()
         );
     }
 }

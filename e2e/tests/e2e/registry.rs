@@ -994,3 +994,129 @@ fn a_multi_platform_index_pushes_and_pulls_the_right_platform() {
         "{e}"
     );
 }
+
+/// A relay that passes each answer's first `limit` bytes and then holds the
+/// connection open, sending nothing: a registry that stalls mid-blob.
+fn stalling_relay(upstream: u16, limit: u64) -> (u16, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let passed = Arc::new(AtomicU64::new(0));
+    let total = passed.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                pipe(client, server, None, Arc::new(AtomicBool::new(false)))
+            });
+            let total = total.clone();
+            std::thread::spawn(move || {
+                let (mut from, mut to) = (s2, c2);
+                let mut buf = [0u8; 16 * 1024];
+                let mut sent = 0u64;
+                while sent < limit {
+                    let n = match from.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n.min((limit - sent) as usize),
+                    };
+                    if to.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                    sent += n as u64;
+                    total.fetch_add(n as u64, Ordering::SeqCst);
+                }
+                // Stalled: the client hears nothing more until it gives up.
+                let mut probe = [0u8; 1];
+                let _ = to.read(&mut probe);
+            });
+        }
+    });
+    (port, passed)
+}
+
+/// Issue 17, findings 6 and 8: a registry that stalls hung `pull` forever,
+/// and Ctrl-C during a pull left a partial blob and the blobs already
+/// fetched. A stall fails after `--stall-timeout`, a signal stops the pull
+/// (exit 130), and either way the store is as it was.
+#[test]
+fn a_stalled_or_interrupted_pull_leaves_the_store_as_it_was() {
+    let reg = Registry::start("stall", None, false);
+    let home = home("stall");
+    let store_a = workdir().join("stores/stall-a");
+    let (dir, _) = big_image(&store_a);
+    let target = format!("{}/big:1", reg.host());
+    ok(&ebpf(
+        &dir,
+        &home,
+        &["publish", &target, "--store", store_a.to_str().unwrap()],
+        None,
+    ));
+    let (port, passed) = stalling_relay(reg.port, 1 << 20);
+    let via = format!("127.0.0.1:{port}/big:1");
+    let clean = |store: &Path| {
+        let left: Vec<String> = store_blobs(store);
+        assert!(left.is_empty(), "the store keeps {left:?}");
+    };
+
+    let store_b = workdir().join("stores/stall-b");
+    let _ = std::fs::remove_dir_all(&store_b);
+    let b = store_b.to_str().unwrap();
+    let e = fails(
+        &ebpf(
+            &dir,
+            &home,
+            &[
+                "pull",
+                &via,
+                "--store",
+                b,
+                "--stall-timeout",
+                "2s",
+                "--retries",
+                "0",
+            ],
+            None,
+        ),
+        1,
+    );
+    assert!(e.contains("the registry sent nothing for 2 s"), "{e}");
+    clean(&store_b);
+
+    let before = passed.load(Ordering::SeqCst);
+    let mut pull = Command::new(bin())
+        .args(["ebpf", "pull", &via, "--store", b, "--retries", "0"])
+        .env("DOCKER_CONFIG", home.join("docker"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while passed.load(Ordering::SeqCst) < before + (1 << 20) {
+        assert!(
+            Instant::now() < deadline,
+            "the pull never started downloading"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(&Command::new("kill")
+        .args(["-INT", &pull.id().to_string()])
+        .output()
+        .unwrap());
+    let status = pull.wait().unwrap();
+    let mut err = String::new();
+    pull.stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("interrupted; nothing of this pull is kept"),
+        "{err}"
+    );
+    clean(&store_b);
+}

@@ -29,6 +29,10 @@ impl Transient for OciDistributionError {
 pub(super) enum Fetch {
     Oci(OciDistributionError),
     Store(StoreError),
+    /// Nothing arrived for [`super::STALL`].
+    Stalled,
+    /// SIGINT, SIGTERM or SIGHUP arrived.
+    Interrupted,
 }
 
 impl Transient for Fetch {

@@ -56,6 +56,9 @@ fn media_type(name: &str) -> MediaType {
 
 /// Blobs moved at once.
 const CONCURRENCY: usize = 4;
+/// A download that receives nothing for this long fails (a registry that
+/// stalls must not hang a pull forever).
+pub const STALL: Duration = Duration::from_secs(60);
 /// Blobs up to this size go up in one request; larger ones in pieces of
 /// this size (each one PATCH request).
 const CHUNK: usize = 16 << 20;
@@ -121,6 +124,12 @@ pub enum RegistryError {
     CaFile { path: PathBuf, why: String },
     #[error("{registry}: {why}")]
     Protocol { registry: String, why: String },
+    #[error(
+        "{reference}: the registry sent nothing for {secs} s; nothing of this pull is kept (retry, or check the registry)"
+    )]
+    Stalled { reference: String, secs: u64 },
+    #[error("{reference}: interrupted; nothing of this pull is kept")]
+    Interrupted { reference: String },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -158,12 +167,15 @@ pub struct Options {
     pub retries: u32,
     /// Credentials to use instead of the stored ones (`login` checks these).
     pub credentials: Option<Credentials>,
+    /// A download that receives nothing for this long fails.
+    pub stall: Duration,
 }
 
 impl Options {
     pub fn new() -> Options {
         Options {
             retries: 4,
+            stall: STALL,
             ..Options::default()
         }
     }
@@ -190,6 +202,7 @@ pub struct Session {
     url: String,
     auth: RegistryAuth,
     retries: u32,
+    stall: Duration,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -253,6 +266,11 @@ impl Session {
             ),
             auth,
             retries: options.retries,
+            stall: if options.stall.is_zero() {
+                STALL
+            } else {
+                options.stall
+            },
             runtime,
         };
         match session.probe() {

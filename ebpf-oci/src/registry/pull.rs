@@ -15,9 +15,26 @@ impl Session {
         progress: Arc<dyn Progress>,
     ) -> Result<PullReport> {
         let written = std::sync::Mutex::new(Vec::<Digest>::new());
+        // While it runs, `rmi` (gc) keeps what it fetches; a signal stops
+        // it cleanly (the store is left as it was), and the caller exits.
+        let lease = layout.lease()?;
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let signals: Vec<_> = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+            .into_iter()
+            .filter_map(|sig| signal_hook::flag::register(sig, stop.clone()).ok())
+            .collect();
+        let fetch = Fetching {
+            layout,
+            lease: &lease,
+            written: &written,
+            stop: &stop,
+        };
         let result = self
             .runtime
-            .block_on(self.pull_inner(source, platform, layout, tag, progress, &written));
+            .block_on(self.pull_inner(source, platform, tag, progress, &fetch));
+        for id in signals {
+            signal_hook::low_level::unregister(id);
+        }
         if result.is_err() {
             // Leave the store as it was: drop what this pull wrote that no
             // tag uses.
@@ -31,11 +48,11 @@ impl Session {
         &self,
         source: &Reference,
         platform: Option<&str>,
-        layout: &Layout,
         tag: Option<&str>,
         progress: Arc<dyn Progress>,
-        written: &std::sync::Mutex<Vec<Digest>>,
+        fetch_state: &Fetching<'_>,
     ) -> Result<PullReport> {
+        let layout = fetch_state.layout;
         let reference = source.whole();
         let fetch = |r: &Reference| {
             let r = r.clone();
@@ -98,7 +115,7 @@ impl Session {
         // The config first: it says whether this is an eBPF package at all,
         // before any layer is fetched.
         let config_report = self
-            .pull_blob(source, manifest.config(), layout, progress.clone(), written)
+            .pull_blob(source, manifest.config(), progress.clone(), fetch_state)
             .await?;
         let config: ImageConfig = layout.read_json(manifest.config())?;
         if config.label(LABEL_PROGRAMS).is_none() && config.label(LABEL_METADATA).is_none() {
@@ -120,7 +137,7 @@ impl Session {
         }
         let mut blobs = vec![config_report];
         let layers: Vec<BlobReport> = stream::iter(manifest.layers().iter())
-            .map(|d| self.pull_blob(source, d, layout, progress.clone(), written))
+            .map(|d| self.pull_blob(source, d, progress.clone(), fetch_state))
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
@@ -134,7 +151,12 @@ impl Session {
             );
         }
         let stored = layout.put_blob(&bytes)?;
-        written.lock().expect("not poisoned").push(stored.clone());
+        fetch_state.lease.hold(&stored)?;
+        fetch_state
+            .written
+            .lock()
+            .expect("not poisoned")
+            .push(stored.clone());
         let desc = Descriptor::new(kind, bytes.len() as u64, stored);
         // The image must read back as one of ours before it is tagged.
         format::read(layout, &desc)?;
@@ -158,24 +180,43 @@ impl Session {
         &self,
         source: &Reference,
         d: &Descriptor,
-        layout: &Layout,
         progress: Arc<dyn Progress>,
-        written: &std::sync::Mutex<Vec<Digest>>,
+        state: &Fetching<'_>,
     ) -> Result<BlobReport> {
+        let layout = state.layout;
         let mut report = BlobReport::of(d);
         let digest = report.digest.clone();
+        // Held from now on: a concurrent `rmi` must not collect it.
+        state.lease.hold(d.digest())?;
         if layout.has_blob(d.digest()) {
             progress.finish(&digest, false);
             return Ok(report);
         }
         progress.start(&digest, d.size());
         let (id, progress_ref) = (digest.as_str(), &progress);
+        let (stop, stall) = (state.stop, self.stall);
         let outcome = self
             .retry(|| async move {
                 let mut writer = layout.blob_writer(d.digest())?;
                 let mut s = self.client.pull_blob_stream(source, id).await?;
-                while let Some(chunk) = s.next().await {
-                    let chunk = chunk.map_err(stream_error)?;
+                let mut quiet = Duration::ZERO;
+                let tick = Duration::from_millis(250);
+                loop {
+                    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        return Err(Fetch::Interrupted);
+                    }
+                    let chunk = match tokio::time::timeout(tick, s.next()).await {
+                        Err(_) => {
+                            quiet += tick;
+                            if quiet >= stall {
+                                return Err(Fetch::Stalled);
+                            }
+                            continue;
+                        }
+                        Ok(None) => break,
+                        Ok(Some(chunk)) => chunk.map_err(stream_error)?,
+                    };
+                    quiet = Duration::ZERO;
                     writer.write(&chunk)?;
                     progress_ref.advance(id, chunk.len() as u64);
                     if writer.written() > d.size() {
@@ -194,6 +235,17 @@ impl Session {
         let writer = match outcome {
             Ok(w) => w,
             Err(Fetch::Store(e)) => return Err(e.into()),
+            Err(Fetch::Stalled) => {
+                return Err(RegistryError::Stalled {
+                    reference: source.whole(),
+                    secs: self.stall.as_secs(),
+                });
+            }
+            Err(Fetch::Interrupted) => {
+                return Err(RegistryError::Interrupted {
+                    reference: source.whole(),
+                });
+            }
             Err(Fetch::Oci(OciDistributionError::DigestError(
                 DigestError::VerificationError { expected, actual },
             ))) => return Err(mismatch(expected, actual)),
@@ -205,7 +257,8 @@ impl Session {
             } => mismatch(expected, actual),
             e => e.into(),
         })?;
-        written
+        state
+            .written
             .lock()
             .expect("not poisoned")
             .push(d.digest().clone());
@@ -213,4 +266,14 @@ impl Session {
         report.transferred = true;
         Ok(report)
     }
+}
+
+/// What one pull shares between its downloads.
+struct Fetching<'a> {
+    layout: &'a Layout,
+    lease: &'a crate::layout::Lease,
+    /// Blobs this pull stored (dropped again if it fails).
+    written: &'a std::sync::Mutex<Vec<Digest>>,
+    /// Set by SIGINT, SIGTERM or SIGHUP.
+    stop: &'a std::sync::atomic::AtomicBool,
 }
