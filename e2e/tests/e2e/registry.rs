@@ -756,22 +756,36 @@ fn pipe(
 /// A project whose image carries a large, incompressible extra file, so that
 /// a push takes many requests.
 fn big_image(store: &Path) -> (PathBuf, String) {
-    let dir = new_project("big-push", "c", "xdp");
-    let mut data = vec![0u8; 24 << 20];
-    let mut x: u64 = 0x9e3779b97f4a7c15;
-    for chunk in data.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
-    std::fs::write(dir.join("blob.bin"), &data).unwrap();
-    let mut m = std::fs::read_to_string(dir.join("ebpf.toml")).unwrap();
-    m.push_str("\n[[file]]\nsource = \"blob.bin\"\ninstall = \"/var/lib/big/blob.bin\"\n");
-    std::fs::write(dir.join("ebpf.toml"), m).unwrap();
+    // Made once: several tests push it.
+    static PROJECT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = PROJECT
+        .get_or_init(|| {
+            let dir = new_project("big-push", "c", "xdp");
+            let mut data = vec![0u8; 24 << 20];
+            let mut x: u64 = 0x9e3779b97f4a7c15;
+            for chunk in data.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+            }
+            std::fs::write(dir.join("blob.bin"), &data).unwrap();
+            let mut m = std::fs::read_to_string(dir.join("ebpf.toml")).unwrap();
+            m.push_str("\n[[file]]\nsource = \"blob.bin\"\ninstall = \"/var/lib/big/blob.bin\"\n");
+            std::fs::write(dir.join("ebpf.toml"), m).unwrap();
+            ok(&cargo_ebpf(&dir, &["build"]));
+            dir
+        })
+        .clone();
     let r = json(&ok(&cargo_ebpf(
         &dir,
-        &["package", "--json", "--store", store.to_str().unwrap()],
+        &[
+            "package",
+            "--no-build",
+            "--json",
+            "--store",
+            store.to_str().unwrap(),
+        ],
     )));
     (dir, r["digest"].as_str().unwrap().to_string())
 }
