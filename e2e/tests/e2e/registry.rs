@@ -574,6 +574,10 @@ fn login_push_and_pull_with_htpasswd_behind_tls() {
         1,
     );
     assert!(e.contains("TLS with") && e.contains("--ca-file"), "{e}");
+    assert!(
+        e.contains("signed by a CA this machine does not trust") && !e.contains("UnknownIssuer"),
+        "in words, not the TLS stack's debug output: {e}"
+    );
     // Without credentials the registry asks for them.
     let e = fails(
         &ebpf(

@@ -10,7 +10,35 @@ pub(super) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     while let Some(next) = cur.source() {
         cur = next;
     }
-    cur.to_string()
+    explain(&cur.to_string())
+}
+
+/// The few transport failures users meet, in words instead of the TLS
+/// stack's or the resolver's debug output; anything else as it was said.
+fn explain(cause: &str) -> String {
+    let has = |s: &str| cause.contains(s);
+    let plain = if has("InvalidContentType") || has("corrupt message") {
+        "the server answered in plain HTTP, not TLS"
+    } else if has("CaUsedAsEndEntity") || has("SelfSigned") {
+        "its certificate is self-signed (a CA certificate used as its own); trust it with --ca-file CERT.pem"
+    } else if has("UnknownIssuer") {
+        "its certificate is signed by a CA this machine does not trust"
+    } else if has("NotValidForName") {
+        "its certificate is for another name"
+    } else if has("Expired") {
+        "its certificate has expired (or this machine's clock is wrong)"
+    } else if has("failed to lookup address")
+        || has("no record found")
+        || has("ResolveError")
+        || has("Name or service not known")
+    {
+        "the name does not resolve (DNS)"
+    } else if has("Connection refused") || has("connection refused") {
+        "connection refused: nothing listens there"
+    } else {
+        return cause.to_string();
+    };
+    plain.to_string()
 }
 
 /// Errors that a retry may cure.
@@ -222,5 +250,43 @@ impl Session {
                 other => return other,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::explain;
+
+    /// Issue 17, finding 14: transport errors said nothing useful.
+    #[test]
+    fn transport_failures_are_said_in_words() {
+        for (raw, said) in [
+            (
+                "received corrupt message of type InvalidContentType",
+                "plain HTTP, not TLS",
+            ),
+            (
+                "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
+                "self-signed",
+            ),
+            (
+                "invalid peer certificate: UnknownIssuer",
+                "a CA this machine does not trust",
+            ),
+            (
+                "invalid peer certificate: NotValidForName",
+                "for another name",
+            ),
+            (
+                "ResolveError { kind: Proto(ProtoError { kind: NoRecordsFound { query: Query { name: Name(\"nope.invalid.\") } } }) }",
+                "does not resolve",
+            ),
+            ("Connection refused (os error 111)", "nothing listens there"),
+        ] {
+            let e = explain(raw);
+            assert!(e.contains(said), "{raw} -> {e}");
+            assert!(!e.contains("Other(") && !e.contains("ResolveError"), "{e}");
+        }
+        assert_eq!(explain("something else"), "something else");
     }
 }
