@@ -135,6 +135,9 @@ fn check_tag(tag: &str) -> Result<()> {
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    /// For an oci-archive: the tar that blobs come out of, one at a time,
+    /// when first read (nothing else of it is unpacked).
+    archive: Option<PathBuf>,
 }
 
 impl Layout {
@@ -168,6 +171,7 @@ impl Layout {
         let text = serde_json::to_vec(&layout).expect("oci-layout serializes");
         write_atomic(&staging.path().join("oci-layout"), &text)?;
         let fresh = Layout {
+            archive: None,
             root: staging.path().to_path_buf(),
         };
         fresh.write_index(&empty_index())?;
@@ -176,7 +180,10 @@ impl Layout {
         match std::fs::rename(staging.path(), &root) {
             Ok(()) => {
                 let _ = staging.keep();
-                Ok(Layout { root })
+                Ok(Layout {
+                    root,
+                    archive: None,
+                })
             }
             Err(_) if root.join("oci-layout").is_file() => Layout::open(root),
             Err(e) => Err(io("create the store at", &root)(e)),
@@ -203,7 +210,63 @@ impl Layout {
             });
         }
         std::fs::create_dir_all(root.join("blobs/sha256")).map_err(io("create", &root))?;
-        Ok(Layout { root })
+        Ok(Layout {
+            root,
+            archive: None,
+        })
+    }
+
+    /// The layout inside the oci-archive `archive`, read through `dir` (a
+    /// private temporary directory): only `oci-layout` and `index.json` are
+    /// copied out now, and each blob when it is first read. Members are
+    /// copied by their expected names to names this code makes; nothing an
+    /// archive names becomes a path.
+    pub fn from_archive(archive: &Path, dir: &Path) -> Result<Layout> {
+        let layout = Layout {
+            root: dir.to_path_buf(),
+            archive: Some(archive.to_path_buf()),
+        };
+        for name in ["oci-layout", "index.json"] {
+            layout.extract(name, &dir.join(name))?;
+        }
+        let opened = Layout::open(dir).map_err(|e| match e {
+            StoreError::InvalidLayout { why, .. } => StoreError::InvalidLayout {
+                path: archive.to_path_buf(),
+                why,
+            },
+            e => e,
+        })?;
+        Ok(Layout {
+            archive: layout.archive,
+            ..opened
+        })
+    }
+
+    /// Copies the archive's regular-file member `name` (`./name` too) to
+    /// `to`; false when the archive has no such member.
+    fn extract(&self, name: &str, to: &Path) -> Result<bool> {
+        let Some(archive) = &self.archive else {
+            return Ok(false);
+        };
+        let bad = |e: std::io::Error| StoreError::InvalidLayout {
+            path: archive.clone(),
+            why: format!("not an oci-archive tar ({e})"),
+        };
+        let file = File::open(archive).map_err(io("open", archive))?;
+        let mut tar = tar::Archive::new(file);
+        for entry in tar.entries_with_seek().map_err(bad)? {
+            let mut entry = entry.map_err(bad)?;
+            let path = entry.path_bytes();
+            let member = String::from_utf8_lossy(&path);
+            if member.trim_start_matches("./") != name || !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let mut out = Vec::with_capacity(entry.size().min(1 << 20) as usize);
+            std::io::Read::read_to_end(&mut entry, &mut out).map_err(bad)?;
+            write_atomic(to, &out)?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     pub fn root(&self) -> &Path {
@@ -231,6 +294,10 @@ impl Layout {
     /// Reads a blob, verifying that its content matches its digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>> {
         let path = self.blob_path(digest);
+        if self.archive.is_some() && !path.exists() {
+            let member = format!("blobs/{}/{}", digest.algorithm().as_ref(), digest.digest());
+            self.extract(&member, &path)?;
+        }
         let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => StoreError::MissingBlob {
                 path: self.root.clone(),

@@ -119,30 +119,49 @@ pub fn open(source: &Source, store: &Path) -> Result<Opened, StoreError> {
         }
         Source::Layout { dir, tag } => pick(Layout::open(dir)?, tag.as_deref(), None),
         Source::Archive { file, tag } => {
-            let tmp = tempfile::tempdir().map_err(|e| StoreError::Io {
-                action: "create a temporary directory for",
-                path: file.clone(),
-                source: e,
-            })?;
-            let f = std::fs::File::open(file).map_err(|e| StoreError::Io {
-                action: "open",
-                path: file.clone(),
-                source: e,
-            })?;
-            tar::Archive::new(f)
-                .unpack(tmp.path())
-                .map_err(|e| StoreError::InvalidLayout {
+            // Only what is read is copied out (inspect reads a few KiB of
+            // an archive of any size), into a directory named by this
+            // process, so one a killed process left is recognized.
+            remove_stale_archive_dirs();
+            let tmp = tempfile::Builder::new()
+                .prefix(&format!("{ARCHIVE_DIR}{}-", std::process::id()))
+                .tempdir()
+                .map_err(|e| StoreError::Io {
+                    action: "create a temporary directory for",
                     path: file.clone(),
-                    why: format!("not an oci-archive tar ({e})"),
+                    source: e,
                 })?;
-            let layout = Layout::open(tmp.path()).map_err(|e| match e {
-                StoreError::InvalidLayout { why, .. } => StoreError::InvalidLayout {
+            if !file.is_file() {
+                return Err(StoreError::Io {
+                    action: "open",
                     path: file.clone(),
-                    why,
-                },
-                e => e,
-            })?;
+                    source: std::io::Error::from(std::io::ErrorKind::NotFound),
+                });
+            }
+            let layout = Layout::from_archive(file, tmp.path())?;
             pick(layout, tag.as_deref(), Some(tmp))
+        }
+    }
+}
+
+/// The prefix of the directories archives are read through.
+const ARCHIVE_DIR: &str = "cargo-ebpf-archive-";
+
+/// Removes the archive directories of processes that died (killed while
+/// reading an archive).
+fn remove_stale_archive_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let dead = name
+            .strip_prefix(ARCHIVE_DIR)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if dead && entry.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }
@@ -311,5 +330,60 @@ mod tests {
         unsafe { std::env::remove_var(STORE_ENV) };
         let p = default_path();
         assert!(p.ends_with("cargo-ebpf/store"), "{}", p.display());
+    }
+
+    /// Issue 17, finding 12: every archive was unpacked whole to read a few
+    /// KiB (and an interrupted unpack stayed behind).
+    #[test]
+    fn an_archive_is_read_blob_by_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::open_or_create(dir.path().join("s")).unwrap();
+        let big = layout.put_blob(&vec![7u8; 4 << 20]).unwrap();
+        let config = layout
+            .put_json(
+                oci_spec::image::MediaType::ImageConfig,
+                &serde_json::json!({}),
+            )
+            .unwrap();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config,
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": big.to_string(), "size": 4 << 20}]
+        });
+        let desc = layout
+            .put_json(oci_spec::image::MediaType::ImageManifest, &manifest)
+            .unwrap();
+        let archive = dir.path().join("a.tar");
+        write_archive(&layout, &desc, "a:1", &archive).unwrap();
+
+        let opened = open(
+            &Source::parse(&format!("oci-archive:{}", archive.display())),
+            dir.path(),
+        )
+        .unwrap();
+        let blobs = opened.layout.root().join("blobs/sha256");
+        let copied = || std::fs::read_dir(&blobs).unwrap().count();
+        assert_eq!(copied(), 0, "nothing but oci-layout and index.json yet");
+        let m: serde_json::Value = opened.layout.read_json(&opened.descriptor).unwrap();
+        assert_eq!(m["layers"][0]["size"], 4 << 20);
+        assert_eq!(copied(), 1, "the manifest alone");
+        assert_eq!(opened.layout.read_blob(&big).unwrap().len(), 4 << 20);
+        assert_eq!(copied(), 2);
+        let name = opened
+            .layout
+            .root()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        assert!(
+            name.starts_with(&format!("{ARCHIVE_DIR}{}-", std::process::id())),
+            "{name}"
+        );
+        let root = opened.layout.root().to_path_buf();
+        drop(opened);
+        assert!(!root.exists(), "removed when done");
     }
 }
