@@ -156,15 +156,23 @@ impl Manifest {
                 }
             }
         }
+        if !ebpf_oci::format::is_safe_name(&m.package.version) {
+            return Err(Error::Manifest {
+                path: path.to_path_buf(),
+                message: format!(
+                    "version `{}` must be usable in a tag: letters, digits, `.`, `_`, `-` and `+`, not starting with `.` or `-`",
+                    m.package.version
+                ),
+            });
+        }
         for f in &m.files {
-            let ok = f.install.starts_with('/')
-                && f.install.len() > 1
-                && !f.install.split('/').any(|c| c == ".." || c == ".");
-            if !ok {
+            // The rule image readers apply, so nothing is packaged that a
+            // host would refuse.
+            if !ebpf_oci::format::is_safe_install_path(&f.install) {
                 return Err(Error::Manifest {
                     path: path.to_path_buf(),
                     message: format!(
-                        "file `{}`: install path `{}` must be absolute, without `.` or `..`",
+                        "file `{}`: install path `{}` must be absolute, made of letters, digits, `.`, `_`, `-` and `+`",
                         f.source.display(),
                         f.install
                     ),

@@ -151,6 +151,21 @@ fn platform_input(
         path: object_path.clone(),
         message: e.to_string(),
     })?;
+    // A `[[program]]` must name a program of the object (a typo was
+    // silently dropped, with its attach defaults).
+    if let Some(mp) = m
+        .programs
+        .iter()
+        .find(|mp| !info.programs.iter().any(|p| p.name == mp.name))
+    {
+        let have: Vec<&str> = info.programs.iter().map(|p| p.name.as_str()).collect();
+        return Err(Error::usage(format!(
+            "ebpf.toml describes program `{}`, which {} does not define (it has {})",
+            mp.name,
+            object_path.display(),
+            have.join(", ")
+        )));
+    }
     // Default attach arguments from ebpf.toml.
     for p in &mut info.programs {
         if let Some(mp) = m.programs.iter().find(|mp| mp.name == p.name) {
@@ -189,13 +204,6 @@ fn platform_input(
                 "file `{}` listed in ebpf.toml is outside the project ({}): only files inside it are packaged",
                 f.source.display(),
                 root.display()
-            )));
-        }
-        if !ebpf_oci::format::is_safe_install_path(&f.install) {
-            return Err(Error::usage(format!(
-                "file `{}` in ebpf.toml: install path `{}` must be absolute, made of letters, digits, `.`, `_`, `-` and `+`",
-                f.source.display(),
-                f.install
             )));
         }
         let bytes = std::fs::read(&src).map_err(|e| {

@@ -443,6 +443,27 @@ fn package_refuses_files_outside_the_project() {
         let line = fails(&with_file("conf/ok.toml", install), 2);
         assert!(line.contains("install path"), "{install}: {line}");
     }
+    // A `[[program]]` that names no program, and versions no tag can hold.
+    std::fs::write(
+        dir.join("ebpf.toml"),
+        format!("{manifest}\n[[program]]\nname = \"count_pakets\"\ntype = \"xdp\"\n"),
+    )
+    .unwrap();
+    let line = fails(&cargo_ebpf(&dir, &["package", "--store", s]), 2);
+    assert!(
+        line.contains("describes program `count_pakets`, which")
+            && line.contains("does not define"),
+        "{line}"
+    );
+    for version in ["", "../../x"] {
+        let bad = manifest.replace("version = \"0.1.0\"", &format!("version = \"{version}\""));
+        std::fs::write(dir.join("ebpf.toml"), bad).unwrap();
+        let line = fails(&cargo_ebpf(&dir, &["package", "--store", s]), 2);
+        assert!(
+            line.contains("must be usable in a tag"),
+            "{version:?}: {line}"
+        );
+    }
     assert!(
         !store.join("index.json").exists()
             || !std::fs::read_to_string(store.join("index.json"))
