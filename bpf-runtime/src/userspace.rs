@@ -29,6 +29,34 @@ pub fn dir_prefix(pid: u32) -> String {
 /// The environment variable that holds the verified bytecode's path.
 pub const BYTECODE_ENV: &str = "BPF_RUNTIME_BYTECODE";
 
+/// The user space's arguments: the attach arguments the command line or
+/// the package gives (`--iface lo`, as `bpf-runtime run` takes them), each
+/// once and only where the user did not pass it after `--`, then `extra`.
+/// The templates' programs take the same options.
+pub fn arguments(
+    pkg: &OpenedPackage,
+    flags: &ebpf_object::attach::AttachFlags,
+    extra: &[String],
+) -> Result<Vec<String>> {
+    let mut args = Vec::new();
+    for p in &pkg.object.programs {
+        let resolved = ebpf_object::attach::ProgramArgs::new(p, flags);
+        for spec in p.ty.info().args {
+            let option = format!("--{}", spec.arg.name());
+            let passed = |a: &String| *a == option || a.starts_with(&format!("{option}="));
+            if extra.iter().any(passed) || args.iter().any(passed) {
+                continue;
+            }
+            if let Some(value) = resolved.given(spec.arg)? {
+                args.push(option);
+                args.push(value);
+            }
+        }
+    }
+    args.extend(extra.iter().cloned());
+    Ok(args)
+}
+
 /// Runs the package's user space; returns the exit code to exit with
 /// (128 + signal when it was killed by one).
 pub fn run(pkg: &OpenedPackage, args: &[String], duration: Option<Duration>) -> Result<i32> {

@@ -95,6 +95,15 @@ impl<'a> ProgramArgs<'a> {
         Ok(Some(value))
     }
 
+    /// The value of `arg` when the command line or the package gives one
+    /// (not what the section or the type would default to); checked.
+    pub fn given(&self, arg: AttachArg) -> Result<Option<String>> {
+        match self.resolve(arg) {
+            Some((_, Source::Flag | Source::Package)) => self.get(arg),
+            _ => Ok(None),
+        }
+    }
+
     /// The value of `arg`, which the program cannot attach without.
     pub fn require(&self, arg: AttachArg) -> Result<String> {
         self.get(arg)?.ok_or_else(|| {

@@ -84,8 +84,8 @@ enum Purpose {
 enum Plan {
     /// The runtime loads and attaches its programs.
     Programs(AttachOptions),
-    /// It runs its own user space.
-    UserSpace,
+    /// It runs its own user space, given these attach arguments.
+    UserSpace(AttachFlags),
 }
 
 /// Opens the package and checks the kernel can run it.
@@ -109,7 +109,8 @@ fn prepare(t: TargetArgs, purpose: Purpose) -> Result<(OpenedPackage, Plan)> {
                 pkg.name
             )));
         }
-        return Ok((pkg, Plan::UserSpace));
+        let flags = t.flags();
+        return Ok((pkg, Plan::UserSpace(flags)));
     }
     Host::probe().check(&pkg.reference, &pkg.object)?;
     let sets = t

@@ -44,7 +44,10 @@ fn parse_interval(text: &str) -> std::result::Result<Duration, String> {
 pub fn execute(a: RunArgs) -> Result<i32> {
     let (pkg, plan) = prepare(a.target, Purpose::Run)?;
     let opts = match plan {
-        Plan::UserSpace => return userspace::run(&pkg, &a.args, a.duration),
+        Plan::UserSpace(flags) => {
+            let args = userspace::arguments(&pkg, &flags, &a.args)?;
+            return userspace::run(&pkg, &args, a.duration);
+        }
         Plan::Programs(opts) => opts,
     };
     // Signals only set a flag: the loop below notices, and everything is

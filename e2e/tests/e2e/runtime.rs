@@ -1006,3 +1006,54 @@ fn a_killed_runtime_takes_its_user_space_with_it() {
     assert!(!record.exists(), "{gc}");
     assert!(!tmp[0].exists(), "gc removes the run's directory: {gc}");
 }
+
+/// Issue 17 ("from other trials"): `bpf-runtime run PKG --iface lo` on a
+/// package with user space failed "--iface is required": neither the option
+/// nor the package's default reached the user space.
+#[test]
+fn attach_arguments_reach_packaged_user_space() {
+    if !privileged("attach_arguments_reach_packaged_user_space") {
+        return;
+    }
+    let (tag, store) = packaged("xdp");
+    let s = store.to_str().unwrap();
+    let _guard = kernel_lock();
+    // The package's default (iface = "lo" in its ebpf.toml).
+    let out = runtime(&["run", &tag, "--store", s, "--", "--duration", "1"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // The runtime's own option.
+    let out = runtime(
+        &[
+            "run",
+            &tag,
+            "--store",
+            s,
+            "--iface",
+            "lo",
+            "--",
+            "--duration",
+            "1",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // What the user passes after `--` wins and is not doubled.
+    let out = runtime(
+        &[
+            "run",
+            &tag,
+            "--store",
+            s,
+            "--iface",
+            "nope0",
+            "--",
+            "--iface",
+            "lo",
+            "--duration",
+            "1",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    nothing_left_soon(&["count_packets"]);
+}
