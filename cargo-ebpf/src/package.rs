@@ -105,15 +105,34 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
     if !opts.force && layout.resolve(&tag).is_ok() {
         return Err(ebpf_oci::StoreError::TagExists(tag).into());
     }
-    let desc = format::write(&layout, &inputs, &ann)?;
-    layout.tag(&tag, &desc, opts.force)?;
-    let image = format::read(&layout, &desc)?;
-    let archive = match &opts.archive {
-        Some(path) => Some(ArchiveReport {
-            size: store::write_archive(&layout, &desc, &tag, path)?,
-            path: path.clone(),
-        }),
-        None => None,
+    // Nothing half-done: the archive is written before the tag, and a
+    // failure on the way removes the blobs this package added.
+    let before = layout.blobs()?;
+    let written = (|| -> Result<_> {
+        let desc = format::write(&layout, &inputs, &ann)?;
+        let image = format::read(&layout, &desc)?;
+        let archive = match &opts.archive {
+            Some(path) => Some(ArchiveReport {
+                size: store::write_archive(&layout, &desc, &tag, path)?,
+                path: path.clone(),
+            }),
+            None => None,
+        };
+        layout.tag(&tag, &desc, opts.force)?;
+        Ok((desc, image, archive))
+    })();
+    let (desc, image, archive) = match written {
+        Ok(done) => done,
+        Err(e) => {
+            let added: Vec<ebpf_oci::Digest> = layout
+                .blobs()
+                .unwrap_or_default()
+                .difference(&before)
+                .filter_map(|d| d.parse().ok())
+                .collect();
+            let _ = layout.discard(&added);
+            return Err(e);
+        }
     };
     if opts.progress {
         eprintln!("{:>12} {tag} ({})", "Packaged", desc.digest());

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use ebpf_oci::Layout;
-use ebpf_oci::auth::{Credentials, DockerConfig, Keeper};
+use ebpf_oci::auth::{CredentialStore, Credentials, DockerConfig};
 use ebpf_oci::config::Config;
 use ebpf_oci::reference;
 use ebpf_oci::registry::{
@@ -43,7 +43,7 @@ pub struct LoginOptions {
 
 /// Checks the credentials against the registry, then stores them where
 /// Docker would. Returns where they were stored.
-pub fn login(opts: &LoginOptions) -> Result<Keeper> {
+pub fn login(opts: &LoginOptions) -> Result<CredentialStore> {
     let registry = registry_host(&opts.registry)?;
     let tty = std::io::stdin().is_terminal();
     let username = match &opts.username {
@@ -92,7 +92,7 @@ pub fn login(opts: &LoginOptions) -> Result<Keeper> {
 }
 
 /// Forgets the credentials of a registry. `None`: there were none.
-pub fn logout(registry: &str) -> Result<Option<Keeper>> {
+pub fn logout(registry: &str) -> Result<Option<CredentialStore>> {
     let registry = registry_host(registry)?;
     Ok(DockerConfig::load()?.erase(&registry)?)
 }

@@ -61,18 +61,18 @@ impl fmt::Debug for Credentials {
 
 /// Where credentials were stored or found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Keeper {
+pub enum CredentialStore {
     /// The `auths` section of the config file.
     File(PathBuf),
     /// A `docker-credential-NAME` helper.
     Helper(String),
 }
 
-impl fmt::Display for Keeper {
+impl fmt::Display for CredentialStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Keeper::File(p) => write!(f, "{}", p.display()),
-            Keeper::Helper(h) => write!(f, "docker-credential-{h}"),
+            CredentialStore::File(p) => write!(f, "{}", p.display()),
+            CredentialStore::Helper(h) => write!(f, "docker-credential-{h}"),
         }
     }
 }
@@ -181,10 +181,10 @@ impl DockerConfig {
     }
 
     /// The credentials stored for `registry`, if any.
-    pub fn get(&self, registry: &str) -> Result<Option<(Credentials, Keeper)>, AuthError> {
+    pub fn get(&self, registry: &str) -> Result<Option<(Credentials, CredentialStore)>, AuthError> {
         if let Some(helper) = self.helper_for(registry) {
             let found = self.helper_get(&helper, registry)?;
-            return Ok(found.map(|c| (c, Keeper::Helper(helper))));
+            return Ok(found.map(|c| (c, CredentialStore::Helper(helper))));
         }
         let Some(entry) = self
             .auths()
@@ -219,12 +219,16 @@ impl DockerConfig {
         } else {
             return Ok(None);
         };
-        Ok(Some((creds, Keeper::File(self.path.clone()))))
+        Ok(Some((creds, CredentialStore::File(self.path.clone()))))
     }
 
     /// Stores credentials for `registry` where Docker would: its helper, or
     /// the file's `auths`.
-    pub fn store(&mut self, registry: &str, creds: &Credentials) -> Result<Keeper, AuthError> {
+    pub fn store(
+        &mut self,
+        registry: &str,
+        creds: &Credentials,
+    ) -> Result<CredentialStore, AuthError> {
         if let Some(helper) = self.helper_for(registry) {
             let input = serde_json::json!({
                 "ServerURL": server_key(registry),
@@ -232,7 +236,7 @@ impl DockerConfig {
                 "Secret": creds.secret,
             });
             self.helper_run(&helper, "store", registry, input.to_string())?;
-            return Ok(Keeper::Helper(helper));
+            return Ok(CredentialStore::Helper(helper));
         }
         let auths = self
             .doc
@@ -246,18 +250,18 @@ impl DockerConfig {
         let token = BASE64.encode(format!("{}:{}", creds.username, creds.secret));
         auths.insert(server_key(registry), serde_json::json!({ "auth": token }));
         self.save()?;
-        Ok(Keeper::File(self.path.clone()))
+        Ok(CredentialStore::File(self.path.clone()))
     }
 
     /// Removes the credentials of `registry`. Returns where they were, or
     /// `None` when there were none.
-    pub fn erase(&mut self, registry: &str) -> Result<Option<Keeper>, AuthError> {
+    pub fn erase(&mut self, registry: &str) -> Result<Option<CredentialStore>, AuthError> {
         if let Some(helper) = self.helper_for(registry) {
             if self.helper_get(&helper, registry)?.is_none() {
                 return Ok(None);
             }
             self.helper_run(&helper, "erase", registry, server_key(registry))?;
-            return Ok(Some(Keeper::Helper(helper)));
+            return Ok(Some(CredentialStore::Helper(helper)));
         }
         let Some(auths) = self.doc.get_mut("auths").and_then(Value::as_object_mut) else {
             return Ok(None);
@@ -268,13 +272,26 @@ impl DockerConfig {
             return Ok(None);
         }
         self.save()?;
-        Ok(Some(Keeper::File(self.path.clone())))
+        Ok(Some(CredentialStore::File(self.path.clone())))
     }
 
     fn save(&self) -> Result<(), AuthError> {
         let mut text = serde_json::to_vec_pretty(&self.doc).expect("a JSON map serializes");
         text.push(b'\n');
-        crate::fs::write_atomic(&self.path, &text, 0o600, true).map_err(|e| AuthError::Io {
+        // A config.json that is a link (dotfiles managers make them) stays
+        // one: the file it points to is what is rewritten.
+        let mut path = self.path.clone();
+        for _ in 0..8 {
+            match std::fs::read_link(&path) {
+                Ok(target) => {
+                    path = path
+                        .parent()
+                        .map_or(target.clone(), |dir| dir.join(&target));
+                }
+                Err(_) => break,
+            }
+        }
+        crate::fs::write_atomic(&path, &text, 0o600, true).map_err(|e| AuthError::Io {
             action: e.action,
             path: e.path,
             source: e.source,
@@ -379,7 +396,7 @@ mod tests {
         assert_eq!(
             c.store("127.0.0.1:5000", &creds("alice", "s3:cret"))
                 .unwrap(),
-            Keeper::File(path.clone())
+            CredentialStore::File(path.clone())
         );
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
@@ -452,7 +469,7 @@ mod tests {
         assert!(c.get("reg.lan").unwrap().is_none());
         assert_eq!(
             c.store("reg.lan", &creds("carol", "pw")).unwrap(),
-            Keeper::Helper("test".into())
+            CredentialStore::Helper("test".into())
         );
         assert_eq!(c.get("reg.lan").unwrap().unwrap().0, creds("carol", "pw"));
         assert!(c.erase("reg.lan").unwrap().is_some());

@@ -479,7 +479,8 @@ impl Layout {
     /// wrote, so that it leaves the store as it found it.
     pub fn discard(&self, candidates: &[Digest]) -> Result<usize> {
         let _lock = self.lock()?;
-        let keep = self.tagged_digests()?;
+        let mut keep = self.tagged_digests()?;
+        keep.extend(self.leased_digests());
         let mut removed = 0;
         for digest in candidates {
             if !keep.contains(&digest.to_string()) {
@@ -492,6 +493,20 @@ impl Layout {
             }
         }
         Ok(removed)
+    }
+
+    /// The digests of the blobs present (not verified).
+    pub fn blobs(&self) -> Result<BTreeSet<String>> {
+        let dir = self.root.join("blobs/sha256");
+        let mut found = BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).map_err(io("read", &dir))? {
+            let name = entry.map_err(io("read", &dir))?.file_name();
+            let name = name.to_string_lossy();
+            if !name.starts_with('.') {
+                found.insert(format!("sha256:{name}"));
+            }
+        }
+        Ok(found)
     }
 
     /// Whether the blob `digest` is present and intact.

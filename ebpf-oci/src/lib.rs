@@ -16,3 +16,5 @@ pub mod registry;
 pub mod store;
 
 pub use layout::{Layout, StoreError};
+/// A content digest (`sha256:HEX`), as the store and registries name blobs.
+pub use oci_spec::image::Digest;

@@ -471,6 +471,36 @@ fn package_refuses_files_outside_the_project() {
                 .contains("pkg-files")
     );
     ok(&with_file("conf/ok.toml", "/etc/pkg-files/ok.toml"));
+
+    // Issue 17: a failed `package --archive` still created the tag and left
+    // its blobs. The archive is written before the tag now, and a failure
+    // removes what the package added.
+    let blobs = || {
+        std::fs::read_dir(store.join("blobs/sha256"))
+            .unwrap()
+            .count()
+    };
+    let before = blobs();
+    std::fs::write(dir.join("conf/ok.toml"), "x = 2\n").unwrap(); // new blobs
+    let line = fails(
+        &cargo_ebpf(
+            &dir,
+            &[
+                "package",
+                "--tag",
+                "pkg-files:2",
+                "--archive",
+                "/proc/no-such-dir/x.tar",
+                "--store",
+                s,
+            ],
+        ),
+        1,
+    );
+    assert!(line.contains("/proc/no-such-dir"), "{line}");
+    let images = ok(&cargo_ebpf(&dir, &["images", "--store", s]));
+    assert!(!images.contains("pkg-files:2"), "{images}");
+    assert_eq!(blobs(), before, "the failed package's blobs are gone");
 }
 
 /// Issue 17, finding 15: terminal escapes in what a package says are shown,

@@ -612,7 +612,13 @@ fn login_push_and_pull_with_htpasswd_behind_tls() {
     assert!(!all_output(&o).contains("wrong-pw"));
     assert!(!config.exists());
 
-    // The right one is stored, mode 0600, in Docker's format.
+    // The right one is stored, mode 0600, in Docker's format, through the
+    // link config.json is (issue 17: it was replaced by a plain file).
+    let dotfiles = home.join("dotfiles");
+    std::fs::create_dir_all(&dotfiles).unwrap();
+    std::fs::write(dotfiles.join("docker.json"), "{}\n").unwrap();
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink("../dotfiles/docker.json", &config).unwrap();
     let o = ebpf(
         &dir,
         &home,
@@ -634,6 +640,18 @@ fn login_push_and_pull_with_htpasswd_behind_tls() {
     assert_eq!(mode, 0o600);
     let stored = json(&std::fs::read_to_string(&config).unwrap());
     assert!(stored["auths"][reg.host()]["auth"].is_string(), "{stored}");
+    assert!(
+        std::fs::symlink_metadata(&config)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "config.json is still the link"
+    );
+    let through = json(&std::fs::read_to_string(dotfiles.join("docker.json")).unwrap());
+    assert!(
+        through["auths"][reg.host()]["auth"].is_string(),
+        "{through}"
+    );
 
     // Push, then pull into another store; skopeo with the same credentials
     // file and CA sees the same digest.
