@@ -36,7 +36,6 @@ impl Session {
             signal_hook::low_level::unregister(id);
         }
         // Released first: discarding honours live leases, this one too.
-        drop(fetch);
         drop(lease);
         if result.is_err() {
             // Leave the store as it was: drop what this pull wrote that no
