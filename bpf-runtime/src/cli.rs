@@ -54,10 +54,7 @@ pub fn main() -> ! {
     match run(parse()) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!(
-                "error: {}",
-                ebpf_object::text::escape_controls(&e.to_string())
-            );
+            ebpf_cli::message("error", &e);
             std::process::exit(e.exit_code());
         }
     }

@@ -114,7 +114,8 @@ pub struct Record {
 }
 
 impl Record {
-    fn new(name: String, pkg: &OpenedPackage, loaded: &Loaded, held: Held) -> Record {
+    /// A record of `pkg` held by `held`, with no programs yet.
+    fn new(name: String, pkg: &OpenedPackage, held: Held) -> Record {
         Record {
             name,
             package: pkg.name.clone(),
@@ -123,9 +124,29 @@ impl Record {
             digest: pkg.digest.clone(),
             since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             held,
+            programs: Vec::new(),
+            maps: Vec::new(),
+            userspace: None,
+        }
+    }
+
+    /// The record of a `run` by this process: `NAME-PID`.
+    fn of_this_run(pkg: &OpenedPackage) -> Record {
+        let pid = std::process::id();
+        let start = process_start(pid).unwrap_or_default();
+        Record::new(
+            format!("{}-{pid}", pkg.name),
+            pkg,
+            Held::Process { pid, start },
+        )
+    }
+
+    /// With the programs and maps of `loaded`.
+    fn holding(self, pkg: &OpenedPackage, loaded: &Loaded) -> Record {
+        Record {
             programs: loaded.attached.clone(),
             maps: pinnable_maps(pkg, loaded),
-            userspace: None,
+            ..self
         }
     }
 
@@ -187,21 +208,9 @@ pub fn record_userspace_run(
     pkg: &OpenedPackage,
     child: u32,
 ) -> Result<RunRecord> {
-    let pid = std::process::id();
     let record = Record {
-        name: format!("{}-{pid}", pkg.name),
-        package: pkg.name.clone(),
-        version: pkg.version.clone(),
-        reference: pkg.reference.clone(),
-        digest: pkg.digest.clone(),
-        since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
-        held: Held::Process {
-            pid,
-            start: process_start(pid).unwrap_or_default(),
-        },
-        programs: Vec::new(),
-        maps: Vec::new(),
         userspace: Some(child),
+        ..Record::of_this_run(pkg)
     };
     let path = write_record(dirs, &record)?;
     Ok(RunRecord { path })
@@ -209,14 +218,7 @@ pub fn record_userspace_run(
 
 /// Records a `run` for `list`, `unload` and `gc`.
 pub fn record_run(dirs: &StateDirs, pkg: &OpenedPackage, loaded: &Loaded) -> Result<RunRecord> {
-    let pid = std::process::id();
-    let start = process_start(pid).unwrap_or_default();
-    let record = Record::new(
-        format!("{}-{pid}", pkg.name),
-        pkg,
-        loaded,
-        Held::Process { pid, start },
-    );
+    let record = Record::of_this_run(pkg).holding(pkg, loaded);
     let path = write_record(dirs, &record)?;
     Ok(RunRecord { path })
 }
@@ -349,12 +351,8 @@ pub fn pin(dirs: &StateDirs, name: &str, pkg: &OpenedPackage, loaded: &Loaded) -
         .bpffs
         .join(format!("{STAGING}{name}-{}", std::process::id()));
     let made = pin_into(&staging, pkg, loaded);
-    let record = Record::new(
-        name.to_string(),
-        pkg,
-        loaded,
-        Held::Pins { dir: dir.clone() },
-    );
+    let record =
+        Record::new(name.to_string(), pkg, Held::Pins { dir: dir.clone() }).holding(pkg, loaded);
     let done = made.and_then(|()| {
         if std::env::var(CRASH_ENV).as_deref() == Ok("after-pin") {
             std::process::abort();
@@ -568,11 +566,7 @@ fn remove_stale_run_dirs(tmp: &Path) -> Vec<String> {
     let mut done = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("bpf-runtime-")
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
+        let Some(pid) = ebpf_oci::fs::owner_pid(&name, crate::userspace::DIR_PREFIX) else {
             continue;
         };
         // Only real directories (not links) that this user owns.

@@ -21,10 +21,9 @@ use crate::error::{Result, RuntimeError};
 use crate::package::OpenedPackage;
 use crate::records::{self, StateDirs};
 
-/// The prefix of a run's temporary directory: `bpf-runtime-PID-`.
-pub fn dir_prefix(pid: u32) -> String {
-    format!("bpf-runtime-{pid}-")
-}
+/// The prefix of a run's temporary directory, before its pid:
+/// `bpf-runtime-PID-*`.
+pub const DIR_PREFIX: &str = "bpf-runtime-";
 
 /// The environment variable that holds the verified bytecode's path.
 pub const BYTECODE_ENV: &str = "BPF_RUNTIME_BYTECODE";
@@ -65,7 +64,7 @@ pub fn run(pkg: &OpenedPackage, args: &[String], duration: Option<Duration>) -> 
         .as_ref()
         .expect("called for packages with user space");
     let dir = tempfile::Builder::new()
-        .prefix(&dir_prefix(std::process::id()))
+        .prefix(&format!("{DIR_PREFIX}{}-", std::process::id()))
         .tempdir()
         .map_err(RuntimeError::io(
             "create a temporary directory in",

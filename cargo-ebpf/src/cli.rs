@@ -94,10 +94,7 @@ pub fn parse() -> Cli {
 /// `cargo-ebpf` and the end-to-end tests' copy of it (`e2e/`) are this.
 pub fn main() {
     if let Err(e) = run(parse()) {
-        eprintln!(
-            "error: {}",
-            ebpf_object::text::escape_controls(&e.to_string())
-        );
+        ebpf_cli::message("error", &e);
         std::process::exit(e.exit_code());
     }
 }

@@ -106,10 +106,9 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
         return Err(ebpf_oci::StoreError::TagExists(tag).into());
     }
     // Nothing half-done: the archive is written before the tag, and a
-    // failure on the way removes the blobs this package added.
-    let before = layout.blobs()?;
-    let written = (|| -> Result<_> {
-        let desc = format::write(&layout, &inputs, &ann)?;
+    // failure on the way removes the blobs of the image (those no tag uses).
+    let desc = format::write(&layout, &inputs, &ann)?;
+    let finish = || -> Result<_> {
         let image = format::read(&layout, &desc)?;
         let archive = match &opts.archive {
             Some(path) => Some(ArchiveReport {
@@ -119,21 +118,10 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
             None => None,
         };
         layout.tag(&tag, &desc, opts.force)?;
-        Ok((desc, image, archive))
-    })();
-    let (desc, image, archive) = match written {
-        Ok(done) => done,
-        Err(e) => {
-            let added: Vec<ebpf_oci::Digest> = layout
-                .blobs()
-                .unwrap_or_default()
-                .difference(&before)
-                .filter_map(|d| d.parse().ok())
-                .collect();
-            let _ = layout.discard(&added);
-            return Err(e);
-        }
+        Ok((image, archive))
     };
+    let (image, archive) =
+        finish().inspect_err(|_| layout.discard_images(std::slice::from_ref(&desc)))?;
     if opts.progress {
         eprintln!("{:>12} {tag} ({})", "Packaged", desc.digest());
     }

@@ -47,8 +47,7 @@ pub fn images(a: &ImagesArgs) -> Result<(), FormatError> {
     }
     for r in &rows {
         if let Some(e) = &r.error {
-            let line = format!("warning: {}: {e}", r.tag);
-            eprintln!("{}", ebpf_object::text::escape_controls(&line));
+            crate::message("warning", &format_args!("{}: {e}", r.tag));
         }
     }
     Ok(())

@@ -11,7 +11,7 @@ pub mod output;
 pub mod render;
 
 pub use args::{StoreArgs, TransportArgs};
-pub use output::{Align, Table, error_chain, human_size, out, out_json, short_digest};
+pub use output::{Align, Table, error_chain, human_size, message, out, out_json, short_digest};
 
 /// Parses a command line; `--help` and `--version` print as usual, and any
 /// other mistake is one line on stderr (`error: ...`, what clap found and

@@ -45,6 +45,15 @@ pub fn human_size(n: u64) -> String {
     format!("{v:.1} {}", UNITS[unit])
 }
 
+/// Prints a message line on stderr (`error: ...`, `warning: ...`), with
+/// what images and registries put in it escaped for the terminal.
+pub fn message(kind: &str, text: &dyn std::fmt::Display) {
+    eprintln!(
+        "{kind}: {}",
+        ebpf_object::text::escape_controls(&text.to_string())
+    );
+}
+
 /// An error and its causes in one line: `a: b: c`.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut why = e.to_string();

@@ -486,9 +486,24 @@ fn write_platform(layout: &Layout, input: &PlatformInput, ann: &Annotations) -> 
 }
 
 /// Writes an image for every platform in `inputs` and returns the descriptor
-/// to tag: the manifest for one platform, an index for several.
+/// to tag: the manifest for one platform, an index for several. On failure
+/// the blobs of the platforms already written are removed again (unless a
+/// tag uses them).
 pub fn write(layout: &Layout, inputs: &[PlatformInput], ann: &Annotations) -> Result<Descriptor> {
     let mut manifests = Vec::new();
+    let written = write_all(layout, inputs, ann, &mut manifests);
+    if written.is_err() {
+        layout.discard_images(&manifests);
+    }
+    written
+}
+
+fn write_all(
+    layout: &Layout,
+    inputs: &[PlatformInput],
+    ann: &Annotations,
+    manifests: &mut Vec<Descriptor>,
+) -> Result<Descriptor> {
     for input in inputs {
         if inputs
             .iter()
@@ -508,7 +523,7 @@ pub fn write(layout: &Layout, inputs: &[PlatformInput], ann: &Annotations) -> Re
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
-        .manifests(manifests)
+        .manifests(manifests.clone())
         .annotations(ann.map())
         .build()
         .expect("a complete index");
@@ -552,6 +567,9 @@ pub struct PlatformImage {
     pub manifest: ImageManifest,
     pub config: ImageConfig,
     pub metadata: Metadata,
+    /// For an image of another tool: the bytecode its metadata was derived
+    /// from (read and verified once, not again by [`contents`]).
+    derived_bytecode: Option<Vec<u8>>,
 }
 
 impl PlatformImage {
@@ -638,6 +656,7 @@ fn read_platform(layout: &Layout, desc: &Descriptor) -> Result<PlatformImage> {
         )));
     }
     let config: ImageConfig = layout.read_json(manifest.config())?;
+    let mut derived_bytecode = None;
     let metadata = match config.label(LABEL_METADATA) {
         Some(text) => {
             let raw: serde_json::Value = serde_json::from_str(text)
@@ -660,24 +679,29 @@ fn read_platform(layout: &Layout, desc: &Descriptor) -> Result<PlatformImage> {
             }
             md
         }
-        None => derived_metadata(layout, &manifest, &config, &digest)?,
+        None => {
+            let (md, bytecode) = derived_metadata(layout, &manifest, &config, &digest)?;
+            derived_bytecode = Some(bytecode);
+            md
+        }
     };
     Ok(PlatformImage {
         descriptor: desc.clone(),
         manifest,
         config,
         metadata,
+        derived_bytecode,
     })
 }
 
 /// The metadata of an image another tool made: from the ELF of its first
-/// entry, its config's architecture and its annotations.
+/// entry, its config's architecture and its annotations; and that entry.
 fn derived_metadata(
     layout: &Layout,
     manifest: &ImageManifest,
     config: &ImageConfig,
     digest: &str,
-) -> Result<Metadata> {
+) -> Result<(Metadata, Vec<u8>)> {
     let arch = uname_arch(&config.architecture).ok_or_else(|| FormatError::NotAnImage {
         digest: digest.into(),
         why: format!(
@@ -705,7 +729,7 @@ fn derived_metadata(
         digest: digest.into(),
         why,
     })?;
-    Ok(md)
+    Ok((md, bytecode))
 }
 
 /// A tar+gzip layer, read entry by entry within the limits.
@@ -823,10 +847,9 @@ pub struct Contents {
 /// first entry as the bytecode.
 pub fn contents(layout: &Layout, image: &PlatformImage, everything: bool) -> Result<Contents> {
     let md = &image.metadata;
-    if md.origin == Origin::Derived {
-        let (_, bytecode) = first_entry(layout, image.layer())?;
+    if let Some(bytecode) = &image.derived_bytecode {
         return Ok(Contents {
-            bytecode,
+            bytecode: bytecode.clone(),
             ..Contents::default()
         });
     }

@@ -4,6 +4,18 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// The pid in a name this project gives a file or directory that belongs
+/// to one process while it runs: `PREFIX{pid}-...`. Such a thing whose
+/// process is gone was left by a killed process and may be removed.
+pub fn owner_pid(name: &str, prefix: &str) -> Option<u32> {
+    name.strip_prefix(prefix)?.split('-').next()?.parse().ok()
+}
+
+/// Whether process `pid` still runs.
+pub fn process_alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// What failed while writing a file, and where.
 #[derive(Debug)]
 pub struct WriteError {

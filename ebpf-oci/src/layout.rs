@@ -495,18 +495,15 @@ impl Layout {
         Ok(removed)
     }
 
-    /// The digests of the blobs present (not verified).
-    pub fn blobs(&self) -> Result<BTreeSet<String>> {
-        let dir = self.root.join("blobs/sha256");
-        let mut found = BTreeSet::new();
-        for entry in std::fs::read_dir(&dir).map_err(io("read", &dir))? {
-            let name = entry.map_err(io("read", &dir))?.file_name();
-            let name = name.to_string_lossy();
-            if !name.starts_with('.') {
-                found.insert(format!("sha256:{name}"));
-            }
+    /// Removes the blobs of the images `descs` point to that no tag (or
+    /// live lease) uses: what a failed write made. Best effort.
+    pub fn discard_images(&self, descs: &[Descriptor]) {
+        let mut blobs = BTreeSet::new();
+        for d in descs {
+            let _ = self.reachable(d, &mut blobs);
         }
-        Ok(found)
+        let digests: Vec<Digest> = blobs.iter().filter_map(|d| d.parse().ok()).collect();
+        let _ = self.discard(&digests);
     }
 
     /// Whether the blob `digest` is present and intact.
@@ -591,10 +588,7 @@ impl Layout {
 
 /// Whether the process whose pid starts `name` (`PID-...`) still runs.
 fn writer_alive(name: &str) -> bool {
-    name.split('-')
-        .next()
-        .and_then(|p| p.parse::<u32>().ok())
-        .is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    crate::fs::owner_pid(name, "").is_some_and(crate::fs::process_alive)
 }
 
 /// See [`Layout::lease`].

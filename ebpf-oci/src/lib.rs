@@ -16,5 +16,3 @@ pub mod registry;
 pub mod store;
 
 pub use layout::{Layout, StoreError};
-/// A content digest (`sha256:HEX`), as the store and registries name blobs.
-pub use oci_spec::image::Digest;

@@ -155,11 +155,8 @@ fn remove_stale_archive_dirs() {
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let dead = name
-            .strip_prefix(ARCHIVE_DIR)
-            .and_then(|rest| rest.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        let dead = crate::fs::owner_pid(&name, ARCHIVE_DIR)
+            .is_some_and(|pid| !crate::fs::process_alive(pid));
         if dead && entry.file_type().is_ok_and(|t| t.is_dir()) {
             let _ = std::fs::remove_dir_all(entry.path());
         }
