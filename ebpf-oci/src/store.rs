@@ -383,4 +383,61 @@ mod tests {
         drop(opened);
         assert!(!root.exists(), "removed when done");
     }
+
+    /// A hostile archive: a member that climbs out (`../`), and a link
+    /// where a blob should be. Neither is written anywhere; the blob is
+    /// missing, said in one line.
+    #[test]
+    fn a_hostile_archive_writes_nothing_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = crate::layout::sha256_digest(b"secret");
+        let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest.to_string(), "size": 6,
+            "annotations": {"org.opencontainers.image.ref.name": "x:1"}}]});
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, body: &[u8]| {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.as_gnu_mut().unwrap().name[..name.len()].copy_from_slice(name.as_bytes());
+            h.set_cksum();
+            tar.append(&h, body).unwrap();
+        };
+        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+        add("index.json", index.to_string().as_bytes());
+        add("../escaped.txt", b"outside");
+        let mut link = tar::Header::new_gnu();
+        link.set_entry_type(tar::EntryType::Symlink);
+        link.set_size(0);
+        tar.append_link(
+            &mut link,
+            format!("blobs/sha256/{}", digest.digest()),
+            "/etc/passwd",
+        )
+        .unwrap();
+        let archive = dir.path().join("evil.tar");
+        std::fs::write(&archive, tar.into_inner().unwrap()).unwrap();
+
+        let opened = open(
+            &Source::parse(&format!("oci-archive:{}", archive.display())),
+            dir.path(),
+        )
+        .unwrap();
+        let root = opened.layout.root().to_path_buf();
+        let err = opened
+            .layout
+            .read_json::<serde_json::Value>(&opened.descriptor)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::MissingBlob { .. }), "{err}");
+        assert!(!root.parent().unwrap().join("escaped.txt").exists());
+        assert!(!root.join("escaped.txt").exists());
+        let blobs: Vec<_> = std::fs::read_dir(root.join("blobs/sha256"))
+            .unwrap()
+            .collect();
+        assert!(
+            blobs.is_empty(),
+            "no link and no file where the blob would be"
+        );
+    }
 }
