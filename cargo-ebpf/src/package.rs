@@ -205,8 +205,17 @@ fn platform_input(
         let src = root.join(&f.source);
         // Only the project's own files are packaged: a path (or a link)
         // leading out of it would publish a file of this machine.
+        // The path is judged as written first (absolute, or climbing with
+        // `..`, is outside whether or not it exists on this machine), then
+        // as it resolves (a link out of the project).
+        let climbs = f.source.components().any(|c| {
+            !matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
         let inside = std::fs::canonicalize(&src).is_ok_and(|p| p.starts_with(&real_root));
-        if src.exists() && !inside {
+        if climbs || (src.exists() && !inside) {
             return Err(Error::usage(format!(
                 "file `{}` listed in ebpf.toml is outside the project ({}): only files inside it are packaged",
                 f.source.display(),

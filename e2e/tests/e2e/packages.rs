@@ -430,7 +430,13 @@ fn package_refuses_files_outside_the_project() {
         .unwrap();
         cargo_ebpf(&dir, &["package", "--store", s])
     };
-    for source in ["/etc/passwd", "../../../../../../etc/passwd", "conf/link"] {
+    for source in [
+        "/etc/passwd",
+        "../../../../../../etc/passwd",
+        "../no-such-file",
+        "conf/../../x",
+        "conf/link",
+    ] {
         let line = fails(&with_file(source, "/etc/x.toml"), 2);
         assert!(
             line.contains(&format!(
