@@ -9,6 +9,9 @@
 //! [registries."harbor.internal:8443"]
 //! ca-file = "/etc/pki/harbor-ca.pem"  # a private CA for this registry
 //!
+//! [registries."registry.corp.example"]
+//! token-hosts = ["sso.corp.example"]  # its token service, on another site
+//!
 //! [registries."build-cache.lan:5000"]
 //! insecure = true                     # plain HTTP
 //! ```
@@ -66,6 +69,10 @@ pub struct RegistrySettings {
     pub insecure: bool,
     /// PEM file with the CA certificate(s) this registry's TLS chain ends in.
     pub ca_file: Option<PathBuf>,
+    /// Hosts (`host` or `host:port`), besides the registry's own site, that
+    /// may receive its credentials as its token service.
+    #[serde(default)]
+    pub token_hosts: Vec<String>,
 }
 
 impl Config {

@@ -38,8 +38,34 @@ fn run(cmd: &mut Command) -> String {
 }
 
 impl Registry {
-    /// Starts a registry in `workdir()/registries/NAME`.
+    /// Starts a registry in `workdir()/registries/NAME`, with htpasswd
+    /// users when `user` is given.
     pub fn start(name: &str, user: Option<(&str, &str)>, tls: bool) -> Registry {
+        Registry::launch(name, tls, |dir| match user {
+            Some((u, p)) => {
+                let line = run(Command::new("htpasswd").args(["-Bbn", u, p]));
+                std::fs::write(dir.join("htpasswd"), line).unwrap();
+                format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    dir.join("htpasswd").display()
+                )
+            }
+            None => String::new(),
+        })
+    }
+
+    /// Starts a TLS registry whose bearer challenge sends clients to the
+    /// token service at `realm`.
+    pub fn start_with_token_realm(name: &str, realm: &str) -> Registry {
+        Registry::launch(name, true, |dir| {
+            format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
+                dir.join("ca.pem").display()
+            )
+        })
+    }
+
+    fn launch(name: &str, tls: bool, auth: impl FnOnce(&Path) -> String) -> Registry {
         let dir = workdir().join("registries").join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("storage")).unwrap();
@@ -108,14 +134,7 @@ impl Registry {
             ));
             ca = Some(dir.join("ca.pem"));
         }
-        if let Some((u, p)) = user {
-            let line = run(Command::new("htpasswd").args(["-Bbn", u, p]));
-            std::fs::write(dir.join("htpasswd"), line).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                dir.join("htpasswd").display()
-            ));
-        }
+        config.push_str(&auth(&dir));
         let config_path = dir.join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let mut r = Registry {
@@ -810,6 +829,184 @@ fn big_image(store: &Path) -> (PathBuf, String) {
         ],
     )));
     (dir, r["digest"].as_str().unwrap().to_string())
+}
+
+/// A token service on 127.0.0.2 that records each request's head and hands
+/// out a token the registry will not accept.
+struct TokenService {
+    port: u16,
+    heads: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl TokenService {
+    fn start() -> TokenService {
+        let listener = TcpListener::bind("127.0.0.2:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = heads.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                seen.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&head).into_owned());
+                let body = r#"{"token":"not-a-token-the-registry-accepts"}"#;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        TokenService { port, heads }
+    }
+
+    fn realm(&self) -> String {
+        format!("http://127.0.0.2:{}/token", self.port)
+    }
+
+    /// Each request's `Authorization` header (empty: none).
+    fn authorizations(&self) -> Vec<String> {
+        self.heads
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                h.lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("authorization")
+                            .then(|| v.trim().to_string())
+                    })
+                    .unwrap_or_default()
+            })
+            .collect()
+    }
+}
+
+/// Issue 17, finding 2: credentials go only to the registry's own site and
+/// only over TLS (or loopback); a token service on another host gets a
+/// token request without them unless the user trusts or logged in to it.
+#[test]
+fn credentials_reach_only_the_token_service_the_user_trusts() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let tokens = TokenService::start();
+    let mut reg = Registry::start_with_token_realm("token-realm", &tokens.realm());
+    let home = home("token-realm");
+    let ca = reg.ca.clone().unwrap();
+    let ca = ca.to_str().unwrap();
+    let image = format!("{}/team/private:0.1.0", reg.host());
+    let dir = workdir().to_path_buf();
+    let store = workdir().join("stores/token-realm");
+    let s = store.to_str().unwrap();
+    std::fs::create_dir_all(home.join("docker")).unwrap();
+    let realm_auth = format!("127.0.0.2:{}", tokens.port);
+    let write_auths = |registry: &str, extra: &str| {
+        std::fs::write(
+            home.join("docker/config.json"),
+            format!(
+                r#"{{"auths": {{"{registry}": {{"auth": "{}"}}{extra}}}}}"#,
+                b64("alice:s3cret-pw")
+            ),
+        )
+        .unwrap();
+    };
+    let pull = || {
+        ebpf(
+            &dir,
+            &home,
+            &["pull", &image, "--store", s, "--ca-file", ca],
+            None,
+        )
+    };
+
+    // Another host: asked for a token without the credentials, and the
+    // failure says why and what to do.
+    write_auths(&reg.host(), "");
+    let e = fails(&pull(), 1);
+    assert!(
+        e.contains("token service on another host (127.0.0.2)")
+            && e.contains("credentials were not sent there")
+            && e.contains("token-hosts"),
+        "{e}"
+    );
+    let seen = tokens.authorizations();
+    assert!(!seen.is_empty(), "the token service was asked");
+    assert!(
+        seen.iter().all(String::is_empty),
+        "no credentials to another host: {seen:?}"
+    );
+
+    // Trusted in the config: it gets them.
+    std::fs::create_dir_all(home.join("config/cargo-ebpf")).unwrap();
+    std::fs::write(
+        home.join("config/cargo-ebpf/config.toml"),
+        format!(
+            "[registries.\"{}\"]\ntoken-hosts = [\"127.0.0.2\"]\n",
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let before = tokens.authorizations().len();
+    let e = fails(&pull(), 1);
+    assert!(e.contains("rejected the credentials of `alice`"), "{e}");
+    let alice = format!("Basic {}", b64("alice:s3cret-pw"));
+    assert!(
+        tokens.authorizations()[before..].contains(&alice),
+        "{:?}",
+        tokens.authorizations()
+    );
+    std::fs::remove_file(home.join("config/cargo-ebpf/config.toml")).unwrap();
+
+    // Logged in to the token service itself: it gets its own credentials,
+    // never the registry's.
+    write_auths(
+        &reg.host(),
+        &format!(r#", "{realm_auth}": {{"auth": "{}"}}"#, b64("bob:bobs-pw")),
+    );
+    let before = tokens.authorizations().len();
+    fails(&pull(), 1);
+    let seen = tokens.authorizations()[before..].to_vec();
+    assert!(
+        seen.contains(&format!("Basic {}", b64("bob:bobs-pw"))) && !seen.contains(&alice),
+        "{seen:?}"
+    );
+
+    // A realm in clear text off this machine: nothing is sent at all.
+    reg.kill();
+    let mut reg = Registry::start_with_token_realm("token-realm", "http://realm.invalid/token");
+    let image = format!("{}/team/private:0.1.0", reg.host());
+    write_auths(&reg.host(), "");
+    let ca = reg.ca.clone().unwrap();
+    let e = fails(
+        &ebpf(
+            &dir,
+            &home,
+            &[
+                "pull",
+                &image,
+                "--store",
+                s,
+                "--ca-file",
+                ca.to_str().unwrap(),
+            ],
+            None,
+        ),
+        1,
+    );
+    assert!(
+        e.contains("asks for the credentials at http://realm.invalid/token")
+            && e.contains("not sent in clear text"),
+        "{e}"
+    );
+    reg.kill();
 }
 
 #[test]

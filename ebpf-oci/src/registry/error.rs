@@ -123,6 +123,10 @@ impl Session {
     ) -> RegistryError {
         let registry = self.registry.clone();
         let unauthorized = || match &self.auth {
+            _ if self.withheld.is_some() => RegistryError::CredentialsWithheld {
+                registry: registry.clone(),
+                realm_host: self.withheld.clone().unwrap_or_default(),
+            },
             RegistryAuth::Basic(user, _) => RegistryError::BadCredentials {
                 registry: registry.clone(),
                 username: user.clone(),

@@ -82,6 +82,17 @@ pub enum RegistryError {
     #[error("{registry} requires authentication; run `cargo ebpf login {registry}`")]
     AuthRequired { registry: String },
     #[error(
+        "{registry} sends logins to a token service on another host ({realm_host}), so its credentials were not sent there; if you trust that host, add it to token-hosts for {registry} in the config (or log in to it)"
+    )]
+    CredentialsWithheld {
+        registry: String,
+        realm_host: String,
+    },
+    #[error(
+        "{registry} asks for the credentials at {realm}, which is not HTTPS; they are not sent in clear text (ask its operator to serve the token service over HTTPS)"
+    )]
+    ClearTextRealm { registry: String, realm: String },
+    #[error(
         "{registry} rejected the credentials of `{username}` (401 Unauthorized); check them and run `cargo ebpf login {registry}` again"
     )]
     BadCredentials { registry: String, username: String },
@@ -142,6 +153,7 @@ pub enum RegistryError {
 
 type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
+mod challenge;
 mod error;
 mod pull;
 mod push;
@@ -201,6 +213,14 @@ pub struct Session {
     registry: String,
     url: String,
     auth: RegistryAuth,
+    /// Extra CA certificates trusted for this registry.
+    ca: Vec<Certificate>,
+    /// Hosts besides the registry's own that may receive its credentials.
+    token_hosts: Vec<String>,
+    /// Whether the token service has been judged (see `challenge`).
+    guarded: bool,
+    /// The token service's host, when the credentials were kept from it.
+    withheld: Option<String>,
     retries: u32,
     stall: Duration,
     runtime: tokio::runtime::Runtime,
@@ -265,6 +285,10 @@ impl Session {
                 if insecure { "http" } else { "https" }
             ),
             auth,
+            ca: ca.clone(),
+            token_hosts: settings.token_hosts.clone(),
+            guarded: false,
+            withheld: None,
             retries: options.retries,
             stall: if options.stall.is_zero() {
                 STALL
@@ -299,8 +323,9 @@ impl Session {
     }
 
     /// Reaches `/v2/` and authenticates: a bearer-token registry checks the
-    /// credentials here.
-    fn probe(&self) -> Result<()> {
+    /// credentials here, once its token service is judged fit for them.
+    fn probe(&mut self) -> Result<()> {
+        self.guard_credentials()?;
         let r = probe_ref(&self.registry);
         self.runtime
             .block_on(self.client.auth(&r, &self.auth, RegistryOperation::Pull))

@@ -121,3 +121,26 @@ pub(super) fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
     }
     false
 }
+
+/// A plain HTTP client with the same trust as [`build_client`], for the
+/// one request oci-client does not let us make: reading `/v2/`'s challenge
+/// (see `challenge`). It follows no redirects.
+pub(super) fn http_client(extra: &[Certificate]) -> Result<reqwest::Client, reqwest::Error> {
+    let convert = |certs: &mut dyn Iterator<Item = &Certificate>| {
+        certs
+            .map(|c| reqwest::Certificate::from_pem(&c.data))
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let roots = system_roots();
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("cargo-ebpf/", env!("CARGO_PKG_VERSION")));
+    builder = if roots.is_empty() {
+        builder.tls_certs_merge(convert(&mut extra.iter())?)
+    } else {
+        builder.tls_certs_only(convert(&mut roots.iter().chain(extra))?)
+    };
+    builder.build()
+}
