@@ -36,6 +36,9 @@ pub struct TransportArgs {
     /// Fail a download that receives nothing for this long
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
     pub stall_timeout: std::time::Duration,
+    /// Fail a pull or push not done after this long
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub timeout: std::time::Duration,
 }
 
 impl TransportArgs {
@@ -45,6 +48,7 @@ impl TransportArgs {
             insecure: self.insecure,
             retries: self.retries,
             stall: self.stall_timeout,
+            timeout: self.timeout,
             ..ebpf_oci::registry::Options::new()
         }
     }

@@ -61,6 +61,13 @@ pub mod limits {
     /// The most a layer may expand on unpacking (unpacked / compressed),
     /// beyond its first MiB.
     pub const EXPANSION: u64 = 200;
+    /// The most bytes a manifest, index or config may have (the CNCF
+    /// registry's own limit for manifests).
+    pub const DOCUMENT: u64 = 4 << 20;
+    /// The most layers an image may have.
+    pub const LAYERS: usize = 16;
+    /// The most bytes a layer may have as stored (compressed).
+    pub const LAYER_STORED: u64 = 1 << 30;
     /// The most bytes of a path or name taken from an image.
     pub const NAME: usize = 255;
     pub const PATH: usize = 4096;

@@ -347,7 +347,20 @@ impl Layout {
     }
 
     /// Reads and parses the JSON document `desc` points to, verified.
+    /// A document larger than the limit is refused unread ([`crate::format::limits::DOCUMENT`]).
     pub fn read_json<T: serde::de::DeserializeOwned>(&self, desc: &Descriptor) -> Result<T> {
+        if desc.size() > crate::format::limits::DOCUMENT {
+            return Err(StoreError::InvalidLayout {
+                path: self.root.clone(),
+                why: format!(
+                    "{} {} is {} bytes, over the limit of {} for a manifest, index or config",
+                    desc.media_type(),
+                    desc.digest(),
+                    desc.size(),
+                    crate::format::limits::DOCUMENT
+                ),
+            });
+        }
         serde_json::from_slice(&self.read_described(desc)?).map_err(|e| StoreError::InvalidLayout {
             path: self.root.clone(),
             why: format!("{} {} is invalid ({e})", desc.media_type(), desc.digest()),
@@ -707,6 +720,17 @@ mod tests {
         layout
             .put_json(MediaType::ImageManifest, &manifest)
             .unwrap()
+    }
+
+    /// Issue 17, finding 6: a document is bounded before it is read.
+    #[test]
+    fn a_document_over_the_limit_is_refused_unread() {
+        let (_d, layout) = store();
+        let big = vec![b' '; (crate::format::limits::DOCUMENT + 1) as usize];
+        let digest = layout.put_blob(&big).unwrap();
+        let desc = Descriptor::new(MediaType::ImageManifest, big.len() as u64, digest);
+        let e = layout.read_json::<serde_json::Value>(&desc).unwrap_err();
+        assert!(e.to_string().contains("over the limit of 4194304"), "{e}");
     }
 
     #[test]

@@ -831,6 +831,21 @@ fn big_image(store: &Path) -> (PathBuf, String) {
     (dir, r["digest"].as_str().unwrap().to_string())
 }
 
+/// The head of the HTTP request on `conn` (empty for a TLS hello: the test
+/// servers speak plain HTTP only, and say so by closing).
+fn request_head(conn: &mut TcpStream) -> Vec<u8> {
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+        if head.is_empty() && byte[0] == 0x16 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    head
+}
+
 /// A token service on 127.0.0.2 that records each request's head and hands
 /// out a token the registry will not accept.
 struct TokenService {
@@ -847,12 +862,7 @@ impl TokenService {
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
+                let head = request_head(&mut conn);
                 seen.lock()
                     .unwrap()
                     .push(String::from_utf8_lossy(&head).into_owned());
@@ -1231,6 +1241,16 @@ fn a_multi_platform_index_pushes_and_pulls_the_right_platform() {
 /// A relay that passes each answer's first `limit` bytes and then holds the
 /// connection open, sending nothing: a registry that stalls mid-blob.
 fn stalling_relay(upstream: u16, limit: u64) -> (u16, Arc<AtomicU64>) {
+    relay(upstream, limit, None)
+}
+
+/// A relay that passes answers 4 KiB each `pace`: a registry that trickles,
+/// never quiet for long enough to count as stalled.
+fn trickling_relay(upstream: u16, pace: Duration) -> (u16, Arc<AtomicU64>) {
+    relay(upstream, u64::MAX, Some(pace))
+}
+
+fn relay(upstream: u16, limit: u64, pace: Option<Duration>) -> (u16, Arc<AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let passed = Arc::new(AtomicU64::new(0));
@@ -1248,9 +1268,12 @@ fn stalling_relay(upstream: u16, limit: u64) -> (u16, Arc<AtomicU64>) {
             let total = total.clone();
             std::thread::spawn(move || {
                 let (mut from, mut to) = (s2, c2);
-                let mut buf = [0u8; 16 * 1024];
+                let mut buf = vec![0u8; if pace.is_some() { 4096 } else { 16 * 1024 }];
                 let mut sent = 0u64;
                 while sent < limit {
+                    if let Some(pace) = pace {
+                        std::thread::sleep(pace);
+                    }
                     let n = match from.read(&mut buf) {
                         Ok(0) | Err(_) => return,
                         Ok(n) => n.min((limit - sent) as usize),
@@ -1352,4 +1375,126 @@ fn a_stalled_or_interrupted_pull_leaves_the_store_as_it_was() {
         "{err}"
     );
     clean(&store_b);
+
+    // A registry that trickles (never quiet for the stall timeout) is held
+    // to the time one command may take.
+    let (port, _) = trickling_relay(reg.port, Duration::from_millis(20));
+    let via = format!("127.0.0.1:{port}/big:1");
+    let e = fails(
+        &ebpf(
+            &dir,
+            &home,
+            &[
+                "pull",
+                &via,
+                "--store",
+                b,
+                "--timeout",
+                "3s",
+                "--retries",
+                "0",
+            ],
+            None,
+        ),
+        1,
+    );
+    assert!(
+        e.contains("not done after 3 s, the limit for one command (--timeout)"),
+        "{e}"
+    );
+    clean(&store_b);
+}
+
+/// A registry of canned answers: `/v2/` says yes, each listed path gets its
+/// body, anything else 404. Plays a hostile registry.
+fn canned_registry(routes: Vec<(String, String, Vec<u8>)>) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let head = request_head(&mut conn);
+            if head.is_empty() {
+                continue;
+            }
+            let head = String::from_utf8_lossy(&head).into_owned();
+            let path = head.split(' ').nth(1).unwrap_or("").to_string();
+            let (status, kind, body) = if path == "/v2/" {
+                ("200 OK", "application/json".to_string(), b"{}".to_vec())
+            } else if let Some((_, kind, body)) = routes.iter().find(|(p, _, _)| *p == path) {
+                ("200 OK", kind.clone(), body.clone())
+            } else {
+                ("404 Not Found", "text/plain".into(), b"no".to_vec())
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(&body);
+        }
+    });
+    port
+}
+
+/// Issue 17, finding 6: a 400 MiB manifest was read whole. A manifest, and
+/// what it announces (its config, its layers), are bounded before they are
+/// read: one line names the limit, nothing is stored.
+#[test]
+fn a_registrys_oversized_answers_are_refused_before_they_are_read() {
+    const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+    let home = home("canned");
+    let store = workdir().join("stores/canned");
+    let _ = std::fs::remove_dir_all(&store);
+    let s = store.to_str().unwrap();
+    let manifest = |config_size: u64, layers: usize| {
+        let desc = |kind: &str, size: u64| {
+            serde_json::json!({"mediaType": kind, "size": size,
+                "digest": format!("sha256:{}", "ab".repeat(32))})
+        };
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI,
+            "config": desc("application/vnd.oci.image.config.v1+json", config_size),
+            "layers": (0..layers)
+                .map(|_| desc("application/vnd.oci.image.layer.v1.tar+gzip", 100))
+                .collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    };
+    let mut huge = manifest(10, 1);
+    huge.resize(5 << 20, b' ');
+    let port = canned_registry(vec![
+        ("/v2/x/manifests/huge".into(), OCI.into(), huge),
+        (
+            "/v2/x/manifests/config".into(),
+            OCI.into(),
+            manifest(5 << 20, 1),
+        ),
+        (
+            "/v2/x/manifests/layers".into(),
+            OCI.into(),
+            manifest(10, 17),
+        ),
+    ]);
+    let dir = workdir().to_path_buf();
+    let pull = |tag: &str| {
+        let r = format!("127.0.0.1:{port}/x:{tag}");
+        fails(&ebpf(&dir, &home, &["pull", &r, "--store", s], None), 1)
+    };
+    let e = pull("huge");
+    assert!(
+        e.contains("its manifest is over the limit of 4194304 bytes"),
+        "{e}"
+    );
+    let e = pull("config");
+    assert!(
+        e.contains("its config is over the limit of 4194304 bytes"),
+        "{e}"
+    );
+    let e = pull("layers");
+    assert!(
+        e.contains("it has 17 layers, more than the 16 an image may have"),
+        "{e}"
+    );
+    assert!(store_blobs(&store).is_empty());
 }

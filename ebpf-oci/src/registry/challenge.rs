@@ -139,11 +139,7 @@ impl Session {
         if !matches!(self.auth, RegistryAuth::Basic(..)) || self.guarded {
             return Ok(());
         }
-        let http = http_client(&self.ca).map_err(|e| RegistryError::Protocol {
-            registry: self.registry.clone(),
-            why: format!("cannot build an HTTP client: {}", root_cause(&e)),
-        })?;
-        let url = self.url.clone();
+        let (http, url) = (&self.http, self.url.clone());
         let answer = self.runtime.block_on(async {
             let response = http.get(&url).send().await?;
             Ok::<_, reqwest::Error>(

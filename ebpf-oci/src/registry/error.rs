@@ -61,6 +61,11 @@ pub(super) enum Fetch {
     Stalled,
     /// SIGINT, SIGTERM or SIGHUP arrived.
     Interrupted,
+    /// The body grew past a limit.
+    TooLarge {
+        what: &'static str,
+        limit: u64,
+    },
 }
 
 impl Transient for Fetch {
@@ -114,6 +119,40 @@ pub(super) fn transient(e: &OciDistributionError) -> bool {
 }
 
 impl Session {
+    /// The one line a failed download of `what` from `r` is.
+    pub(super) fn fetch_failure(
+        &self,
+        e: Fetch,
+        r: &Reference,
+        what: &'static str,
+    ) -> RegistryError {
+        match e {
+            Fetch::Store(e) => e.into(),
+            Fetch::Stalled => RegistryError::Stalled {
+                reference: r.whole(),
+                secs: self.stall.as_secs(),
+            },
+            Fetch::Interrupted => RegistryError::Interrupted {
+                reference: r.whole(),
+            },
+            Fetch::TooLarge { what, limit } => RegistryError::TooLarge {
+                reference: r.whole(),
+                what,
+                limit,
+            },
+            Fetch::Oci(OciDistributionError::DigestError(DigestError::VerificationError {
+                expected,
+                actual,
+            })) => RegistryError::DigestMismatch {
+                reference: r.whole(),
+                what,
+                expected,
+                actual,
+            },
+            Fetch::Oci(e) => self.classify(e, r, "pull from"),
+        }
+    }
+
     /// Turns a client error into one line a user can act on.
     pub(super) fn classify(
         &self,

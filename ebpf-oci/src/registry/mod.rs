@@ -59,6 +59,9 @@ const CONCURRENCY: usize = 4;
 /// A download that receives nothing for this long fails (a registry that
 /// stalls must not hang a pull forever).
 pub const STALL: Duration = Duration::from_secs(60);
+/// A pull or push not done after this long fails (a registry trickling
+/// bytes inside the stall timeout must not hold it forever either).
+pub const TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Blobs up to this size go up in one request; larger ones in pieces of
 /// this size (each one PATCH request).
 const CHUNK: usize = 16 << 20;
@@ -141,6 +144,18 @@ pub enum RegistryError {
     Stalled { reference: String, secs: u64 },
     #[error("{reference}: interrupted; nothing of this pull is kept")]
     Interrupted { reference: String },
+    #[error(
+        "{reference}: its {what} is over the limit of {limit} bytes; nothing was stored (an eBPF package's are far smaller: the registry sent something else)"
+    )]
+    TooLarge {
+        reference: String,
+        what: &'static str,
+        limit: u64,
+    },
+    #[error(
+        "{reference}: not done after {secs} s, the limit for one command (--timeout); nothing of it is kept"
+    )]
+    TimedOut { reference: String, secs: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -155,6 +170,7 @@ type Result<T, E = RegistryError> = std::result::Result<T, E>;
 
 mod challenge;
 mod error;
+mod manifest;
 mod pull;
 mod push;
 mod report;
@@ -181,6 +197,8 @@ pub struct Options {
     pub credentials: Option<Credentials>,
     /// A download that receives nothing for this long fails.
     pub stall: Duration,
+    /// A pull or push not done after this long fails.
+    pub timeout: Duration,
 }
 
 impl Options {
@@ -188,6 +206,7 @@ impl Options {
         Options {
             retries: 4,
             stall: STALL,
+            timeout: TIMEOUT,
             ..Options::default()
         }
     }
@@ -213,8 +232,9 @@ pub struct Session {
     registry: String,
     url: String,
     auth: RegistryAuth,
-    /// Extra CA certificates trusted for this registry.
-    ca: Vec<Certificate>,
+    /// For the requests oci-client cannot bound (see `manifest`,
+    /// `challenge`).
+    http: reqwest::Client,
     /// Hosts besides the registry's own that may receive its credentials.
     token_hosts: Vec<String>,
     /// Whether the token service has been judged (see `challenge`).
@@ -223,6 +243,7 @@ pub struct Session {
     withheld: Option<String>,
     retries: u32,
     stall: Duration,
+    timeout: Duration,
     runtime: tokio::runtime::Runtime,
 }
 
@@ -285,7 +306,10 @@ impl Session {
                 if insecure { "http" } else { "https" }
             ),
             auth,
-            ca: ca.clone(),
+            http: http_client(&ca).map_err(|e| RegistryError::CaFile {
+                path: ca_file.clone().unwrap_or_default(),
+                why: root_cause(&e),
+            })?,
             token_hosts: settings.token_hosts.clone(),
             guarded: false,
             withheld: None,
@@ -294,6 +318,11 @@ impl Session {
                 STALL
             } else {
                 options.stall
+            },
+            timeout: if options.timeout.is_zero() {
+                TIMEOUT
+            } else {
+                options.timeout
             },
             runtime,
         };
@@ -320,6 +349,18 @@ impl Session {
 
     pub fn registry(&self) -> &str {
         &self.registry
+    }
+
+    /// `work` on `r`, failed when not done within the session's timeout.
+    async fn bounded<T>(&self, r: &Reference, work: impl Future<Output = Result<T>>) -> Result<T> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(RegistryError::TimedOut {
+                    reference: r.whole(),
+                    secs: self.timeout.as_secs(),
+                })
+            })
     }
 
     /// Reaches `/v2/` and authenticates: a bearer-token registry checks the

@@ -1,6 +1,7 @@
 //! Pulling an image into the store, every blob verified as it streams.
 
 use super::*;
+use crate::format::limits;
 
 impl Session {
     /// Pulls `source` into `layout` and tags it `tag` (default: the whole
@@ -29,9 +30,10 @@ impl Session {
             written: &written,
             stop: &stop,
         };
-        let result = self
-            .runtime
-            .block_on(self.pull_inner(source, platform, tag, progress, &fetch));
+        let result = self.runtime.block_on(self.bounded(
+            source,
+            self.pull_inner(source, platform, tag, progress, &fetch),
+        ));
         for id in signals {
             signal_hook::low_level::unregister(id);
         }
@@ -59,9 +61,9 @@ impl Session {
         let fetch = |r: &Reference| {
             let r = r.clone();
             async move {
-                self.retry(|| self.client.pull_manifest_raw(&r, &self.auth, &ACCEPT))
+                self.retry(|| self.fetch_manifest(&r))
                     .await
-                    .map_err(|e| self.classify(e, &r, "pull from"))
+                    .map_err(|e| self.fetch_failure(e, &r, "manifest"))
             }
         };
         let (mut bytes, mut digest) = fetch(source).await?;
@@ -113,6 +115,32 @@ impl Session {
             }
         };
         let manifest: ImageManifest = parse(&reference, &bytes)?;
+        // What the manifest announces is bounded before anything is fetched.
+        let too_large = |what, limit| RegistryError::TooLarge {
+            reference: reference.clone(),
+            what,
+            limit,
+        };
+        if manifest.config().size() > limits::DOCUMENT {
+            return Err(too_large("config", limits::DOCUMENT));
+        }
+        if manifest.layers().len() > limits::LAYERS {
+            return Err(RegistryError::NotEbpf {
+                reference,
+                why: format!(
+                    "it has {} layers, more than the {} an image may have",
+                    manifest.layers().len(),
+                    limits::LAYERS
+                ),
+            });
+        }
+        if manifest
+            .layers()
+            .iter()
+            .any(|l| l.size() > limits::LAYER_STORED)
+        {
+            return Err(too_large("layer", limits::LAYER_STORED));
+        }
 
         // The config first: it says whether this is an eBPF package at all,
         // before any layer is fetched.
@@ -228,35 +256,16 @@ impl Session {
                 Ok::<_, Fetch>(writer)
             })
             .await;
-        let mismatch = |expected: String, actual: String| RegistryError::DigestMismatch {
-            reference: source.whole(),
-            what: "blob",
-            expected,
-            actual,
-        };
-        let writer = match outcome {
-            Ok(w) => w,
-            Err(Fetch::Store(e)) => return Err(e.into()),
-            Err(Fetch::Stalled) => {
-                return Err(RegistryError::Stalled {
-                    reference: source.whole(),
-                    secs: self.stall.as_secs(),
-                });
-            }
-            Err(Fetch::Interrupted) => {
-                return Err(RegistryError::Interrupted {
-                    reference: source.whole(),
-                });
-            }
-            Err(Fetch::Oci(OciDistributionError::DigestError(
-                DigestError::VerificationError { expected, actual },
-            ))) => return Err(mismatch(expected, actual)),
-            Err(Fetch::Oci(e)) => return Err(self.classify(e, source, "pull from")),
-        };
+        let writer = outcome.map_err(|e| self.fetch_failure(e, source, "blob"))?;
         writer.commit().map_err(|e| match e {
             StoreError::Corrupt {
                 expected, actual, ..
-            } => mismatch(expected, actual),
+            } => RegistryError::DigestMismatch {
+                reference: source.whole(),
+                what: "blob",
+                expected,
+                actual,
+            },
             e => e.into(),
         })?;
         state

@@ -74,7 +74,7 @@ impl Session {
             bytes_uploaded: 0,
         };
 
-        self.runtime.block_on(async {
+        self.runtime.block_on(self.bounded(target, async {
             let auth_push = self
                 .retry(|| {
                     self.client
@@ -122,7 +122,7 @@ impl Session {
             self.push_manifest(target, &top, desc.media_type()).await?;
             report.manifests_pushed += 1;
             Ok::<(), RegistryError>(())
-        })?;
+        }))?;
         report.blobs_uploaded = report.blobs.iter().filter(|b| b.transferred).count();
         report.blobs_skipped = report.blobs.len() - report.blobs_uploaded;
         report.bytes_uploaded = report

@@ -123,8 +123,9 @@ pub(super) fn is_tls(e: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// A plain HTTP client with the same trust as [`build_client`], for the
-/// one request oci-client does not let us make: reading `/v2/`'s challenge
-/// (see `challenge`). It follows no redirects.
+/// requests oci-client cannot bound: reading `/v2/`'s challenge (see
+/// `challenge`; never redirected) and manifests (see `manifest`; up to five
+/// redirects, which carry no credentials to another host).
 pub(super) fn http_client(extra: &[Certificate]) -> Result<reqwest::Client, reqwest::Error> {
     let convert = |certs: &mut dyn Iterator<Item = &Certificate>| {
         certs
@@ -133,9 +134,16 @@ pub(super) fn http_client(extra: &[Certificate]) -> Result<reqwest::Client, reqw
     };
     let roots = system_roots();
     let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            // `/v2/`'s challenge is the registry's own, never a redirect's.
+            if attempt.previous().len() >= 5 || attempt.previous()[0].path() == "/v2/" {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        }))
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
+        .read_timeout(Duration::from_secs(60))
         .user_agent(concat!("cargo-ebpf/", env!("CARGO_PKG_VERSION")));
     builder = if roots.is_empty() {
         builder.tls_certs_merge(convert(&mut extra.iter())?)
