@@ -48,6 +48,9 @@ pub enum Error {
     #[error("failed to render template {template}: {message}")]
     Template { template: String, message: String },
 
+    #[error("interrupted; {what}")]
+    Interrupted { what: String },
+
     #[error("failed to read eBPF object {}: {message}", path.display())]
     Object { path: PathBuf, message: String },
 
@@ -85,6 +88,7 @@ impl Error {
             Error::Usage(_) | Error::Manifest { .. } => exit::USAGE,
             Error::MissingTool { .. } | Error::MissingRuntime => exit::MISSING,
             Error::ToolFailed { .. } => exit::TOOL_FAILED,
+            Error::Interrupted { .. } => exit::INTERRUPTED,
             Error::Store(e) => exit::store(e),
             Error::Image(e) => exit::format(e),
             Error::Registry(e) => exit::registry(e),

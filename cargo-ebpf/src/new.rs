@@ -135,12 +135,25 @@ pub fn new_project(opts: &NewOptions) -> Result<Vec<PathBuf>> {
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         std::fs::create_dir_all(parent).map_err(Error::io("create directory", parent))?;
+        remove_dead_staging(parent);
+        // A signal stops the writing and removes the staging directory; one
+        // a SIGKILL left behind names a dead pid and goes next time.
+        let stop = ebpf_oci::fs::SignalGuard::catch();
         let staging = tempfile::Builder::new()
-            .prefix(".cargo-ebpf-new-")
+            .prefix(&format!("{STAGING}{}-", std::process::id()))
             .tempdir_in(parent)
             .map_err(Error::io("create a staging directory in", parent))?;
+        let interrupted = || Error::Interrupted {
+            what: format!("{} was not created", dir.display()),
+        };
         for f in &files {
+            if stop.stopped() {
+                return Err(interrupted());
+            }
             write_atomic(&staging.path().join(&f.path), &f.contents, f.executable)?;
+        }
+        if stop.stopped() {
+            return Err(interrupted());
         }
         let staged = staging.keep();
         std::fs::rename(&staged, dir).map_err(|e| {
@@ -153,6 +166,25 @@ pub fn new_project(opts: &NewOptions) -> Result<Vec<PathBuf>> {
         })?;
     }
     Ok(files.into_iter().map(|f| f.path).collect())
+}
+
+/// The name of a staging directory starts with this, then the pid.
+const STAGING: &str = ".cargo-ebpf-new-";
+
+/// Removes the staging directories in `parent` of `new`s that were killed.
+fn remove_dead_staging(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = ebpf_oci::fs::owner_pid(&name.to_string_lossy(), STAGING) else {
+            continue;
+        };
+        if !ebpf_oci::fs::process_alive(pid) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// A `SEC("...")` program found in a C source: section and function name.

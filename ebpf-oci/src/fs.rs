@@ -1,5 +1,7 @@
 //! Writing files so that nothing is ever half-written: a temporary file in
-//! the same directory, then a rename. Shared by the store and cargo-ebpf.
+//! the same directory, then a rename; things named by the pid of the process
+//! they belong to; signals caught where work must clean up before it ends.
+//! Shared by the store, cargo-ebpf and bpf-runtime.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,42 @@ pub fn owner_pid(name: &str, prefix: &str) -> Option<u32> {
 /// Whether process `pid` still runs.
 pub fn process_alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// While it lives, SIGINT, SIGTERM and SIGHUP set a flag instead of ending
+/// the process, so that work can stop where it cleans up after itself.
+pub struct SignalGuard {
+    flag: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ids: Vec<signal_hook::SigId>,
+}
+
+impl SignalGuard {
+    pub fn catch() -> SignalGuard {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ids = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
+            .into_iter()
+            .filter_map(|sig| signal_hook::flag::register(sig, flag.clone()).ok())
+            .collect();
+        SignalGuard { flag, ids }
+    }
+
+    /// Whether one of the signals arrived.
+    pub fn stopped(&self) -> bool {
+        self.flag.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The flag itself, for work on other threads.
+    pub fn flag(&self) -> &std::sync::atomic::AtomicBool {
+        &self.flag
+    }
+}
+
+impl Drop for SignalGuard {
+    fn drop(&mut self) {
+        for id in self.ids.drain(..) {
+            signal_hook::low_level::unregister(id);
+        }
+    }
 }
 
 /// What failed while writing a file, and where.

@@ -1,15 +1,13 @@
 //! `bpf-runtime run`: load, attach, show, and remove everything on the way
 //! out.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::Args;
 
 use super::{Plan, Purpose, TargetArgs, prepare, print_attached};
 use crate::attach;
-use crate::error::{Result, RuntimeError};
+use crate::error::Result;
 use crate::output::{self, OutputOptions};
 use crate::records::{self, StateDirs};
 use crate::userspace;
@@ -52,11 +50,7 @@ pub fn execute(a: RunArgs) -> Result<i32> {
     };
     // Signals only set a flag: the loop below notices, and everything is
     // detached and unloaded on the way out.
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        signal_hook::flag::register(sig, stop.clone())
-            .map_err(|e| RuntimeError::kernel("install signal handlers", e))?;
-    }
+    let signals = ebpf_oci::fs::SignalGuard::catch();
     let started = std::time::Instant::now();
     let mut loaded = attach::load(&pkg, &opts)?;
     let attached_in = started.elapsed().as_secs_f64() * 1000.0;
@@ -79,7 +73,7 @@ pub fn execute(a: RunArgs) -> Result<i32> {
             interval: a.interval,
             duration: a.duration,
         },
-        &stop,
+        signals.flag(),
     )?;
     drop(loaded);
     drop(record);

@@ -95,3 +95,84 @@ fn bad_input_gets_one_clear_line() {
     let line = fails(&cargo_ebpf(Path::new("/"), &["build"]), 2);
     assert!(line.contains("no ebpf.toml"), "{line}");
 }
+
+/// Issue 17: Ctrl-C during `new` left its `.cargo-ebpf-new-*` staging
+/// directory. Whenever a signal lands, there is either the whole project
+/// or none of it; what a killed `new` left (a dead pid's directory) goes
+/// with the next `new` in the same place, and a running one's stays.
+#[test]
+fn an_interrupted_new_leaves_a_whole_project_or_nothing() {
+    let parent = workdir().join("new-signals");
+    let _ = std::fs::remove_dir_all(&parent);
+    std::fs::create_dir_all(&parent).unwrap();
+    let dead = {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    };
+    let left = parent.join(format!(".cargo-ebpf-new-{dead}-killed"));
+    std::fs::create_dir_all(left.join("src")).unwrap();
+    let live = parent.join(format!(".cargo-ebpf-new-{}-running", std::process::id()));
+    std::fs::create_dir_all(&live).unwrap();
+
+    for (i, sig) in ["INT", "TERM", "HUP", "INT", "KILL", "INT"]
+        .iter()
+        .enumerate()
+    {
+        let name = format!("p{i}");
+        let mut child = cargo_ebpf_command()
+            .args(["ebpf", "new", &name, "--lang", "c", "--type", "xdp"])
+            .current_dir(&parent)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Aim inside the writing: once its staging directory exists.
+        let mine = format!(".cargo-ebpf-new-{}-", child.id());
+        while child.try_wait().unwrap().is_none()
+            && !std::fs::read_dir(&parent)
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with(&mine))
+        {
+            std::thread::yield_now();
+        }
+        let _ = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &child.id().to_string()])
+            .status();
+        let status = child.wait().unwrap();
+        let project = parent.join(&name);
+        if status.success() {
+            assert!(
+                project.join("ebpf.toml").is_file(),
+                "{name}: half a project"
+            );
+        } else {
+            assert!(!project.exists(), "{name} ({status}): a half-made project");
+        }
+        if status.code() == Some(130) {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            assert!(
+                err.contains("interrupted;") && err.contains("was not created"),
+                "{err}"
+            );
+        }
+    }
+    ok(&cargo_ebpf(
+        &parent,
+        &["new", "last", "--lang", "c", "--type", "xdp"],
+    ));
+    let staging: Vec<String> = std::fs::read_dir(&parent)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".cargo-ebpf-new-"))
+        .collect();
+    assert_eq!(
+        staging,
+        [live.file_name().unwrap().to_string_lossy().into_owned()],
+        "only the running one's staging directory stays"
+    );
+}

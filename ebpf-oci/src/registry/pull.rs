@@ -19,24 +19,18 @@ impl Session {
         // While it runs, `rmi` (gc) keeps what it fetches; a signal stops
         // it cleanly (the store is left as it was), and the caller exits.
         let lease = layout.lease()?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let signals: Vec<_> = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP]
-            .into_iter()
-            .filter_map(|sig| signal_hook::flag::register(sig, stop.clone()).ok())
-            .collect();
+        let signals = crate::fs::SignalGuard::catch();
         let fetch = Fetching {
             layout,
             lease: &lease,
             written: &written,
-            stop: &stop,
+            stop: signals.flag(),
         };
         let result = self.runtime.block_on(self.bounded(
             source,
             self.pull_inner(source, platform, tag, progress, &fetch),
         ));
-        for id in signals {
-            signal_hook::low_level::unregister(id);
-        }
+        drop(signals);
         // Released first: discarding honours live leases, this one too.
         drop(lease);
         if result.is_err() {
