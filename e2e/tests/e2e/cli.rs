@@ -106,7 +106,11 @@ fn an_interrupted_new_leaves_a_whole_project_or_nothing() {
     let _ = std::fs::remove_dir_all(&parent);
     std::fs::create_dir_all(&parent).unwrap();
     let dead = {
-        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let mut c = cargo_ebpf_command()
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         let pid = c.id();
         c.wait().unwrap();
         pid
