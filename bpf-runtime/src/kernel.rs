@@ -208,17 +208,133 @@ fn present(need: KernelNeed) -> bool {
         KernelNeed::KernelBtf => exists("/sys/kernel/btf/vmlinux"),
         KernelNeed::BpfLsm => std::fs::read_to_string("/sys/kernel/security/lsm")
             .is_ok_and(|l| l.split(',').any(|m| m.trim() == "bpf")),
-        KernelNeed::CgroupV2 => std::fs::read_to_string("/proc/filesystems")
-            .is_ok_and(|f| f.lines().any(|l| l.trim_end().ends_with("cgroup2"))),
+        KernelNeed::CgroupV2 => cgroup2_root().is_some(),
         KernelNeed::PerfEvents => exists("/proc/sys/kernel/perf_event_paranoid"),
         // Known only by trying; a failed attach explains itself.
         KernelNeed::Trampolines | KernelNeed::GlobalData => true,
     }
 }
 
+/// The conventional cgroup v2 root, as packages and the kind table name it.
+pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// Where this host mounts cgroup v2: the first `cgroup2` mount in
+/// `/proc/self/mountinfo` (`/sys/fs/cgroup` on a unified host,
+/// `/sys/fs/cgroup/unified` on a hybrid one).
+pub fn cgroup2_root() -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines().find_map(cgroup2_mount).map(Into::into)
+}
+
+/// The mount point of a `mountinfo` line if it mounts cgroup2.
+fn cgroup2_mount(line: &str) -> Option<String> {
+    // ID PARENT MAJ:MIN ROOT MOUNT-POINT OPTIONS [OPTIONAL...] - FSTYPE ...
+    let (before, after) = line.split_once(" - ")?;
+    if after.split(' ').next()? != "cgroup2" {
+        return None;
+    }
+    let point = before.split(' ').nth(4)?;
+    Some(unescape_octal(point))
+}
+
+/// `mountinfo` writes space, tab, newline and backslash as `\ooo`.
+fn unescape_octal(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let code = bytes
+            .get(i + 1..i + 4)
+            .filter(|_| bytes[i] == b'\\')
+            .and_then(|d| std::str::from_utf8(d).ok())
+            .and_then(|d| u8::from_str_radix(d, 8).ok());
+        match code {
+            Some(b) => {
+                out.push(b);
+                i += 4;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether `path` is a directory of a cgroup v2 hierarchy.
+fn is_cgroup2(path: &Path) -> bool {
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a statfs buffer of the right size.
+    let ok = unsafe { libc::statfs(c.as_ptr(), &mut fs) } == 0;
+    ok && fs.f_type as i64 == CGROUP2_SUPER_MAGIC
+}
+
+/// The cgroup v2 directory a `--cgroup` value names on this host.
+/// [`CGROUP_ROOT`] means the host's cgroup v2 root wherever it is mounted
+/// (a hybrid host has cgroup v1 there); any other path must be a cgroup v2
+/// directory.
+pub fn cgroup_dir(value: &str) -> Result<std::path::PathBuf> {
+    let path = Path::new(value);
+    if is_cgroup2(path) {
+        return Ok(path.into());
+    }
+    let root = cgroup2_root();
+    if value.trim_end_matches('/') == CGROUP_ROOT
+        && let Some(root) = &root
+    {
+        return Ok(root.clone());
+    }
+    Err(RuntimeError::usage(match root {
+        Some(root) => format!(
+            "--cgroup {value} is not a cgroup v2 directory; this host's cgroup v2 hierarchy is at {}: give a directory under it",
+            root.display()
+        ),
+        None => format!(
+            "--cgroup {value}: this host has no cgroup v2 hierarchy mounted; mount one (mount -t cgroup2 none /sys/fs/cgroup/unified) and give a directory under it"
+        ),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_cgroup2_mount_is_found_in_mountinfo() {
+        let hybrid = "35 25 0:30 / /sys/fs/cgroup/unified rw,nosuid shared:10 - cgroup2 cgroup2 rw";
+        assert_eq!(
+            cgroup2_mount(hybrid).as_deref(),
+            Some("/sys/fs/cgroup/unified")
+        );
+        let v1 = "36 25 0:31 / /sys/fs/cgroup/cpu rw - cgroup cgroup rw,cpu";
+        assert_eq!(cgroup2_mount(v1), None);
+        let spaced = "37 25 0:32 / /mnt/my\\040cgroups rw - cgroup2 none rw";
+        assert_eq!(cgroup2_mount(spaced).as_deref(), Some("/mnt/my cgroups"));
+        assert_eq!(cgroup2_mount("garbage"), None);
+    }
+
+    /// Issue 17: on a hybrid host `/sys/fs/cgroup` is cgroup v1 (a tmpfs of
+    /// v1 controllers) and cgroup_skb failed with EINVAL. The root means the
+    /// host's v2 root; a v1 directory is one clear line.
+    #[test]
+    fn the_cgroup_root_means_this_hosts_cgroup2_root() {
+        let Some(root) = cgroup2_root() else {
+            return; // no cgroup v2 here: nothing to resolve to
+        };
+        assert!(is_cgroup2(&root), "{}", root.display());
+        assert_eq!(cgroup_dir(CGROUP_ROOT).unwrap(), root);
+        assert_eq!(cgroup_dir(root.to_str().unwrap()).unwrap(), root);
+        let e = cgroup_dir("/proc").unwrap_err().to_string();
+        assert!(
+            e.contains("is not a cgroup v2 directory") && e.contains(&root.display().to_string()),
+            "{e}"
+        );
+    }
 
     #[test]
     fn versions_parse_from_releases() {

@@ -17,6 +17,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use ebpf_kinds::AttachArg;
+
 use crate::error::{Result, RuntimeError};
 use crate::package::OpenedPackage;
 use crate::records::{self, StateDirs};
@@ -48,7 +50,13 @@ pub fn arguments(
             }
             if let Some(value) = resolved.given(spec.arg)? {
                 args.push(option);
-                args.push(value);
+                args.push(match spec.arg {
+                    // As the host has it (see `kernel::cgroup_dir`).
+                    AttachArg::Cgroup => crate::kernel::cgroup_dir(&value)?
+                        .to_string_lossy()
+                        .into_owned(),
+                    _ => value,
+                });
             }
         }
     }

@@ -341,7 +341,7 @@ fn attach_one(
             Ok((AttachPoint::Lsm { hook: target }, None))
         }
         ProgramType::CgroupSkb => {
-            let cgroup = PathBuf::from(args.require(AttachArg::Cgroup)?);
+            let cgroup = crate::kernel::cgroup_dir(&args.require(AttachArg::Cgroup)?)?;
             let c = typed!(CgroupSkb);
             let attach_type = match (c.expected_attach_type(), direction) {
                 (Some(t), _) => *t,
@@ -361,7 +361,18 @@ fn attach_one(
                 ))
             })?;
             c.load().map_err(load_err)?;
-            c.attach(&dir, attach_type, CgroupAttachMode::AllowMultiple)
+            // From 5.7 aya attaches with a link, which shares the cgroup
+            // with other programs anyway, and the kernel refuses any attach
+            // flag with it: BPF_F_ALLOW_MULTI made bpf_link_create fail
+            // EINVAL. Before 5.7 (prog_attach) sharing must be asked for.
+            let mode = if aya::util::KernelVersion::current()
+                .is_ok_and(|v| v >= aya::util::KernelVersion::new(5, 7, 0))
+            {
+                CgroupAttachMode::Single
+            } else {
+                CgroupAttachMode::AllowMultiple
+            };
+            c.attach(&dir, attach_type, mode)
                 .map_err(attach_err(format!("cgroup {}", cgroup.display())))?;
             let direction = match attach_type {
                 CgroupSkbAttachType::Ingress => Direction::Ingress,

@@ -163,6 +163,66 @@ fn runtime_counts_xdp_packets_and_ctrl_c_leaves_nothing() {
     nothing_left(&["count_packets"]);
 }
 
+/// Issue 17: `cgroup_skb` never attached in the runtime: the attach asked
+/// for BPF_F_ALLOW_MULTI, which the kernel refuses on a link (EINVAL), and
+/// its default `/sys/fs/cgroup` is cgroup v1 on a hybrid host (as this
+/// machine may be). It attaches at the host's cgroup v2 root and counts.
+#[test]
+fn runtime_counts_cgroup_skb_traffic_at_the_hosts_cgroup2_root() {
+    if !privileged("runtime_counts_cgroup_skb_traffic_at_the_hosts_cgroup2_root") {
+        return;
+    }
+    let (tag, store) = packaged("cgroup_skb");
+    let s = store.to_str().unwrap();
+    let _guard = kernel_lock();
+    let child = start(&[
+        "run",
+        &tag,
+        "--store",
+        s,
+        "--no-userspace",
+        "--json",
+        "--duration",
+        "2s",
+        "--interval",
+        "200ms",
+    ]);
+    udp_to_loopback(20);
+    let (status, stdout, stderr) = child.finish();
+    assert!(status.success(), "{stderr}");
+    let points: Vec<String> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(json)
+        .filter_map(|l| l["attached"]["point"].as_str().map(str::to_string))
+        .collect();
+    let root = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .find(|r| Path::new(r).join("cgroup.controllers").exists())
+        .expect("a cgroup v2 mount");
+    assert!(
+        points.len() == 2 && points.iter().all(|p| p.contains(&format!(" {root} "))),
+        "{points:?}"
+    );
+    let packets = stdout
+        .lines()
+        .map(json)
+        .filter(|l| l["map"] == "traffic")
+        .filter_map(|l| l["value"]["packets"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(packets >= 20, "{stdout}");
+    // With its user space, which gets the same directory.
+    let out = runtime(&["run", &tag, "--store", s, "--", "--duration", "1"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("counting traffic of cgroup {root}")),
+        "{}",
+        text(&out.stderr)
+    );
+    nothing_left_soon(&["count_ingress", "count_egress"]);
+}
+
 #[test]
 fn runtime_decodes_tracepoint_events_and_set_changes_what_it_sees() {
     if !privileged("runtime_decodes_tracepoint_events_and_set_changes_what_it_sees") {
