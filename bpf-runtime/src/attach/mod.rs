@@ -137,7 +137,10 @@ pub fn load(pkg: &OpenedPackage, opts: &AttachOptions) -> Result<Loaded> {
                 message: format!("the object is malformed: its parser failed on it ({why})"),
             })?
             .map_err(|e| {
-                RuntimeError::kernel(format!("load {}", pkg.bytecode_name), error_chain(&e))
+                RuntimeError::kernel(
+                    format!("load {}", pkg.bytecode_name),
+                    explain_load(error_chain(&e)),
+                )
             })?
     };
     let mut attached = Vec::new();
@@ -164,6 +167,17 @@ pub fn load(pkg: &OpenedPackage, opts: &AttachOptions) -> Result<Loaded> {
         attached,
         _sockets: sockets,
     })
+}
+
+/// A load failure, with what to do about the one aya limit users meet that
+/// libbpf does not have.
+fn explain_load(chain: String) -> String {
+    if chain.contains("invalid access string") && chain.contains("array index out of bounds") {
+        return format!(
+            "{chain}; aya cannot apply a CO-RE relocation that indexes past a zero-length array (as `ctx->args[N]` of struct bpf_raw_tracepoint_args does; libbpf allows it): read the arguments with BPF_PROG() from <bpf/bpf_tracing.h> instead"
+        );
+    }
+    chain
 }
 
 /// Fills in the links that attach each program, from the kernel's list.
@@ -412,5 +426,17 @@ fn attach_one(
         ProgramType::Usdt => Err(RuntimeError::usage(format!(
             "program `{name}` is a USDT probe, which aya (and so bpf-runtime) cannot attach yet"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flexible_array_relocation_says_what_to_write_instead() {
+        let aya = "error relocating section: error relocating `raw_tracepoint/sys_enter`: invalid access string `0:0:1` for type ``: array index out of bounds".to_string();
+        assert!(explain_load(aya).contains("read the arguments with BPF_PROG()"));
+        assert_eq!(explain_load("EPERM".into()), "EPERM");
     }
 }

@@ -223,6 +223,44 @@ fn runtime_counts_cgroup_skb_traffic_at_the_hosts_cgroup2_root() {
     nothing_left_soon(&["count_ingress", "count_egress"]);
 }
 
+/// Issue 17: the C raw_tracepoint package failed in the runtime ("invalid
+/// access string `0:0:1`": aya refuses the CO-RE relocation of
+/// `ctx->args[1]`, which libbpf applies). The template reads its arguments
+/// with BPF_PROG, and the package runs.
+#[test]
+fn runtime_runs_the_c_raw_tracepoint_package() {
+    if !privileged("runtime_runs_the_c_raw_tracepoint_package") {
+        return;
+    }
+    let (tag, store) = packaged("raw_tracepoint");
+    let _guard = kernel_lock();
+    let out = runtime(
+        &[
+            "run",
+            &tag,
+            "--store",
+            store.to_str().unwrap(),
+            "--no-userspace",
+            "--json",
+            "--duration",
+            "1s",
+            "--interval",
+            "200ms",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let calls: u64 = text(&out.stdout)
+        .lines()
+        .map(json)
+        .filter(|l| l["map"] == "syscalls")
+        .filter_map(|l| l["value"].as_u64())
+        .max()
+        .unwrap_or(0);
+    assert!(calls > 0, "{}", text(&out.stdout));
+    nothing_left_soon(&["count_syscalls"]);
+}
+
 #[test]
 fn runtime_decodes_tracepoint_events_and_set_changes_what_it_sees() {
     if !privileged("runtime_decodes_tracepoint_events_and_set_changes_what_it_sees") {
