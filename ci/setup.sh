@@ -65,6 +65,9 @@ for t in "${cargo_tools[@]}"; do
     else
       log "skipping bpf-linker: LLVM 22 development files not found"
     fi
+  elif [ "$t" != bpf-linker ] && ! command -v "$t" >/dev/null; then
+    log "installing $t (cargo install)"
+    cargo install --locked "$t" --quiet
   fi
 done
 

@@ -22,3 +22,5 @@ echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test" >&2
 cargo test --workspace --locked
+echo "== fuzz (each target for ${CARGO_EBPF_FUZZ_SECONDS:-45} s)" >&2
+python3 ci/fuzz.py "${CARGO_EBPF_FUZZ_SECONDS:-45}"
