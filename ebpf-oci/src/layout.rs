@@ -560,6 +560,42 @@ impl Layout {
         })
     }
 
+    /// Removes what killed pulls left: the blobs their leases named that no
+    /// tag or live lease reaches, their temporary files and their leases.
+    /// A pull starts with this, so what a SIGKILLed pull fetched does not
+    /// wait for `rmi`. Returns how many files went.
+    pub fn reclaim_dead_pulls(&self) -> Result<usize> {
+        let mut held = Vec::new();
+        let mut leases = Vec::new();
+        if let Ok(entries) = std::fs::read_dir(self.root.join(".leases")) {
+            for entry in entries.flatten() {
+                if writer_alive(&entry.file_name().to_string_lossy()) {
+                    continue;
+                }
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                held.extend(text.lines().filter_map(|l| l.parse::<Digest>().ok()));
+                leases.push(entry.path());
+            }
+        }
+        let mut removed = 0;
+        let dir = self.root.join("blobs/sha256");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.strip_prefix(".tmp-").is_some_and(|n| !writer_alive(n))
+                    && std::fs::remove_file(entry.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        removed += self.discard(&held)?;
+        for lease in leases {
+            let _ = std::fs::remove_file(lease);
+        }
+        Ok(removed)
+    }
+
     /// The digests the leases of live processes hold; stale leases go.
     fn leased_digests(&self) -> BTreeSet<String> {
         let mut held = BTreeSet::new();
@@ -858,6 +894,35 @@ mod tests {
             err.contains("is not an OCI image layout: cannot read oci-layout"),
             "{err}"
         );
+    }
+
+    /// Issue 17, finding 8: a pull killed by SIGKILL left its blobs and its
+    /// partial file until an `rmi`; the next pull takes them away, and
+    /// nothing a tag or a live pull holds.
+    #[test]
+    fn the_next_pull_reclaims_what_a_killed_pull_left() {
+        let (_d, layout) = store();
+        let tagged = image(&layout, b"a tagged layer");
+        layout.tag("t:1", &tagged, false).unwrap();
+        let tagged_layer = sha256_digest(b"a tagged layer");
+        let fetched = layout.put_blob(b"what the killed pull fetched").unwrap();
+        let other = layout.put_blob(b"what a live pull holds").unwrap();
+        let live = layout.lease().unwrap();
+        live.hold(&other).unwrap();
+        let dir = layout.root().join("blobs/sha256");
+        std::fs::write(dir.join(".tmp-999999999-dead"), b"partial").unwrap();
+        std::fs::write(
+            layout.root().join(".leases/999999999-x"),
+            format!("{fetched}\n{tagged_layer}\n{other}\nnot a digest\n"),
+        )
+        .unwrap();
+        assert_eq!(layout.reclaim_dead_pulls().unwrap(), 2);
+        assert!(!layout.has_blob(&fetched));
+        assert!(!dir.join(".tmp-999999999-dead").exists());
+        assert!(!layout.root().join(".leases/999999999-x").exists());
+        assert!(layout.has_blob(&tagged_layer), "a tag reaches it");
+        assert!(layout.has_blob(&other), "a live pull holds it");
+        drop(live);
     }
 
     /// Issue 17, finding 9: `rmi` during a pull deleted the pull's blobs

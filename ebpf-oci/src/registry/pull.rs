@@ -18,6 +18,8 @@ impl Session {
         let written = std::sync::Mutex::new(Vec::<Digest>::new());
         // While it runs, `rmi` (gc) keeps what it fetches; a signal stops
         // it cleanly (the store is left as it was), and the caller exits.
+        // What a pull killed before this one left goes first.
+        let _ = layout.reclaim_dead_pulls();
         let lease = layout.lease()?;
         let signals = crate::fs::SignalGuard::catch();
         let fetch = Fetching {
