@@ -180,3 +180,24 @@ fn an_interrupted_new_leaves_a_whole_project_or_nothing() {
         "only the running one's staging directory stays"
     );
 }
+
+/// Issue 17: `cargo ebpf build -C DIR` with a relative DIR failed.
+#[test]
+fn build_and_package_take_a_relative_project_directory() {
+    let dir = new_project("rel-dir", "c", "xdp");
+    let parent = dir.parent().unwrap();
+    let store = workdir().join("stores/rel-dir");
+    ok(&cargo_ebpf(parent, &["build", "-C", "rel-dir"]));
+    assert!(artifact(&dir).is_file());
+    ok(&cargo_ebpf(
+        parent,
+        &[
+            "package",
+            "--no-build",
+            "-C",
+            "./rel-dir",
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    ));
+}
