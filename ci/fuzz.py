@@ -88,10 +88,25 @@ def main():
     artifacts = TARGET / "artifacts"
     for t in TARGETS:
         (artifacts / t).mkdir(parents=True, exist_ok=True)
-        run(["cargo", "fuzz", "run", "-s", "none", "--fuzz-dir", "fuzz", t, corpus / t, "--",
-             f"-max_total_time={secs}", "-timeout=10", "-rss_limit_mb=2048",
-             "-max_len=65536", f"-artifact_prefix={artifacts / t}/", "-print_final_stats=1"],
-            cwd=ROOT, env=env())
+        log = TARGET / f"{t}.log"
+        cmd = ["cargo", "fuzz", "run", "-s", "none", "--fuzz-dir", "fuzz", t, corpus / t, "--",
+               f"-max_total_time={secs}", "-timeout=10", "-rss_limit_mb=2048",
+               "-max_len=65536", f"-artifact_prefix={artifacts / t}/", "-print_final_stats=1"]
+        print("+", " ".join(str(c) for c in cmd), file=sys.stderr, flush=True)
+        # libFuzzer reports every new input: its log goes to a file, and
+        # only the summary (or, on a failure, the end of it) is shown.
+        with open(log, "w") as out:
+            done = subprocess.run(cmd, cwd=ROOT, env=env(), stdout=out, stderr=subprocess.STDOUT)
+        lines = log.read_text(errors="replace").splitlines()
+        if done.returncode != 0:
+            print("\n".join(lines[-60:]), file=sys.stderr)
+            sys.exit(f"fuzz target {t} failed (exit {done.returncode}); the input is in "
+                     f"{artifacts / t}/, the whole log in {log}")
+        stats = dict(l.split(": ", 1) for l in lines if l.startswith("stat::") and ": " in l)
+        runs = stats.get("stat::number_of_executed_units", "?").strip()
+        rss = stats.get("stat::peak_rss_mb", "?").strip()
+        print(f"fuzz {t}: {runs} inputs in {secs} s, peak RSS {rss} MB, no failure",
+              file=sys.stderr, flush=True)
     print(f"fuzz: {len(TARGETS)} targets, {secs} s each, no crash", file=sys.stderr)
 
 
