@@ -49,18 +49,40 @@ fn packaged(ty: &str) -> (String, PathBuf) {
     (r["tag"].as_str().unwrap().to_string(), store)
 }
 
-/// A running `bpf-runtime`, its stderr read by a thread.
+/// A running `bpf-runtime`, its stderr and stdout read by threads (stdout
+/// as it comes, so a test can wait for what it shows).
 struct Running {
     child: Child,
     stderr: std::thread::JoinHandle<String>,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout_reader: std::thread::JoinHandle<()>,
 }
 
 impl Running {
     /// Waits for the exit; returns the status, stdout and stderr.
-    fn finish(self) -> (std::process::ExitStatus, String, String) {
-        let out = self.child.wait_with_output().unwrap();
+    fn finish(mut self) -> (std::process::ExitStatus, String, String) {
+        let status = self.child.wait().unwrap();
         let err = self.stderr.join().unwrap();
-        (out.status, text(&out.stdout), err)
+        self.stdout_reader.join().unwrap();
+        let out = self.stdout.lock().unwrap().clone();
+        (status, out, err)
+    }
+
+    /// Waits until a line of stdout satisfies `seen` (the effect a test
+    /// caused has been shown), with a deadline, instead of sleeping.
+    fn wait_for_stdout(&self, what: &str, seen: impl Fn(&str) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.stdout.lock().unwrap().lines().any(&seen) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bpf-runtime never showed {what}:\n{}",
+                self.stdout.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
 
@@ -90,19 +112,30 @@ fn start(args: &[&str]) -> Running {
         }
         all
     });
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let pipe = child.stdout.take().unwrap();
+    let shown = stdout.clone();
+    let stdout_reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+            let mut all = shown.lock().unwrap();
+            all.push_str(&line);
+            all.push('\n');
+        }
+    });
+    let running = Running {
+        child,
+        stderr: reader,
+        stdout,
+        stdout_reader,
+    };
     if rx.recv_timeout(Duration::from_secs(30)).is_err() {
-        let _ = child.kill();
-        let r = Running {
-            child,
-            stderr: reader,
-        };
+        let mut r = running;
+        let _ = r.child.kill();
         let (status, _, err) = r.finish();
         panic!("bpf-runtime never attached ({status}): {err}");
     }
-    Running {
-        child,
-        stderr: reader,
-    }
+    running
 }
 
 /// Ctrl-C, as a terminal sends it.
@@ -148,7 +181,11 @@ fn runtime_counts_xdp_packets_and_ctrl_c_leaves_nothing() {
         "300ms",
     ]);
     udp_to_loopback(25);
-    std::thread::sleep(Duration::from_millis(1200));
+    let udp_packets = |l: &str| {
+        let l = json(l);
+        l["map"] == "stats" && l["key"] == 17 && l["value"]["packets"].as_u64() >= Some(25)
+    };
+    child.wait_for_stdout("25 UDP packets", udp_packets);
     interrupt(&child);
     let (status, stdout, stderr) = child.finish();
     assert!(status.success(), "{stderr}");
@@ -654,7 +691,10 @@ fn runtime_counts_uprobe_calls_in_a_test_binary() {
     let ticker_pid = pid.id();
     let status = { pid }.wait().unwrap();
     assert!(status.success());
-    std::thread::sleep(Duration::from_millis(700));
+    child.wait_for_stdout("37 calls of tick", |l| {
+        let l = json(l);
+        l["map"] == "calls" && l["key"] == ticker_pid && l["value"]["calls"] == 37
+    });
     interrupt(&child);
     let (status, stdout, stderr) = child.finish();
     assert!(status.success(), "{stderr}");
