@@ -464,6 +464,9 @@ impl Layout {
         if !into.insert(desc.digest().to_string()) {
             return Ok(());
         }
+        if let Some(index) = pulled_from_index(desc) {
+            into.insert(index.to_string());
+        }
         if is_manifest(desc.media_type()) {
             let m: ImageManifest = self.read_json(desc)?;
             into.insert(m.config().digest().to_string());
@@ -475,6 +478,34 @@ impl Layout {
             for d in i.manifests() {
                 self.reachable(d, into)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Removes the signature tags of images no tag holds any more (called
+    /// with the lock held).
+    fn drop_orphan_signatures(&self) -> Result<()> {
+        let mut index = self.index()?;
+        let mut images = BTreeSet::new();
+        for d in index.manifests() {
+            if !ref_name(d).is_some_and(crate::sign::is_signature_tag) {
+                self.reachable(d, &mut images)?;
+            }
+        }
+        let signed = |tag: &str| {
+            let hex = tag.trim_start_matches("sha256-").trim_end_matches(".sig");
+            images.contains(&format!("sha256:{hex}"))
+        };
+        let before = index.manifests().len();
+        let kept: Vec<Descriptor> = index
+            .manifests()
+            .iter()
+            .filter(|d| ref_name(d).is_none_or(|t| !crate::sign::is_signature_tag(t) || signed(t)))
+            .cloned()
+            .collect();
+        if kept.len() != before {
+            index.set_manifests(kept);
+            self.write_index(&index)?;
         }
         Ok(())
     }
@@ -618,6 +649,7 @@ impl Layout {
     /// of writers that died. Returns how many files were removed.
     pub fn gc(&self) -> Result<usize> {
         let _lock = self.lock()?;
+        self.drop_orphan_signatures()?;
         let mut keep = self.tagged_digests()?;
         keep.extend(self.leased_digests());
         let dir = self.root.join("blobs/sha256");
@@ -715,6 +747,20 @@ fn empty_index() -> ImageIndex {
         .manifests(Vec::new())
         .build()
         .expect("a complete index")
+}
+
+/// The annotation a store tag carries when its manifest was pulled out of an
+/// index: the index's digest (the index itself is kept as a blob, so that a
+/// signature of the index still vouches for the manifest).
+pub const ANNOTATION_FROM_INDEX: &str = "io.cargo-ebpf.pulled-from-index";
+
+/// The index the manifest `desc` was pulled out of, if the store kept it.
+pub fn pulled_from_index(desc: &Descriptor) -> Option<Digest> {
+    desc.annotations()
+        .as_ref()?
+        .get(ANNOTATION_FROM_INDEX)?
+        .parse()
+        .ok()
 }
 
 fn ref_name(d: &Descriptor) -> Option<&str> {

@@ -13,6 +13,7 @@ pub mod layer;
 pub mod layout;
 pub mod reference;
 pub mod registry;
+pub mod sign;
 pub mod store;
 
 pub use layout::{Layout, StoreError};

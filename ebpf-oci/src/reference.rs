@@ -163,6 +163,16 @@ pub fn is_registry_reference(spec: &str) -> bool {
         .is_some_and(|(first, _)| names_registry(first) && host_ok(first))
 }
 
+/// The repository a name or reference names: without its `@digest` and
+/// its `:tag` (`host:5000/team/xdp:1.0` → `host:5000/team/xdp`).
+pub fn repository_of(spec: &str) -> &str {
+    let name = spec.split_once('@').map_or(spec, |(n, _)| n);
+    match name.rsplit_once(':') {
+        Some((n, tag)) if !tag.contains('/') => n,
+        _ => name,
+    }
+}
+
 /// The registry part of what a user typed for `login`, `logout` or
 /// `search`: `https://ghcr.io/acme` → `ghcr.io`; `None` when it is not
 /// HOST or HOST:PORT.
