@@ -18,7 +18,7 @@ if command -v apt-get >/dev/null; then col=4; pm=apt
 elif command -v dnf >/dev/null; then col=5; pm=dnf
 else echo "setup.sh: neither apt-get nor dnf found; see ci/tools.tsv for what to install" >&2; exit 1; fi
 
-pkgs=(); cargo_tools=(); pip_pkgs=(); py_modules=()
+pkgs=(); cargo_tools=(); go_tools=(); pip_pkgs=(); py_modules=()
 while IFS=$'\t' read -r tool group probe debian fedora purpose; do
   case "$tool" in ''|'#'*) continue ;; esac
   [[ " ${groups[*]} " == *" $group "* ]] || continue
@@ -27,6 +27,7 @@ while IFS=$'\t' read -r tool group probe debian fedora purpose; do
   for p in $field; do
     case "$p" in
       cargo:*) cargo_tools+=("${p#cargo:}") ;;
+      go:*) go_tools+=("${p#go:}") ;;
       pip:*) pip_pkgs+=("${p#pip:}") ;;
       *) pkgs+=("$p") ;;
     esac
@@ -68,6 +69,16 @@ for t in "${cargo_tools[@]}"; do
   elif [ "$t" != bpf-linker ] && ! command -v "$t" >/dev/null; then
     log "installing $t (cargo install)"
     cargo install --locked "$t" --quiet
+  fi
+done
+
+# Go tools from the Go module proxy, at pinned versions, into /usr/local/bin
+# for root (else the user's GOBIN). Their modules stay in Go's module cache.
+for t in "${go_tools[@]}"; do
+  cmd="${t%@*}"; cmd="${cmd##*/}"
+  if ! command -v "$cmd" >/dev/null; then
+    log "installing $cmd ($t, go install: a few minutes)"
+    if [ "$(id -u)" = 0 ]; then GOBIN=/usr/local/bin go install "$t"; else go install "$t"; fi
   fi
 done
 

@@ -52,6 +52,9 @@ pub enum RuntimeError {
     #[error(transparent)]
     Registry(#[from] ebpf_oci::registry::RegistryError),
 
+    #[error(transparent)]
+    Sign(#[from] ebpf_oci::sign::SignError),
+
     #[error("failed to read eBPF object {}: {message}", path.display())]
     Object { path: PathBuf, message: String },
 }
@@ -64,6 +67,7 @@ impl RuntimeError {
             RuntimeError::Store(e) => exit::store(e),
             RuntimeError::Image(e) => exit::format(e),
             RuntimeError::Registry(e) => exit::registry(e),
+            RuntimeError::Sign(e) => exit::sign(e),
             _ => exit::FAILURE,
         }
     }

@@ -9,6 +9,7 @@ use ebpf_oci::config::Config;
 use ebpf_oci::format;
 use ebpf_oci::reference::is_registry_reference;
 use ebpf_oci::registry::{self, Options, Quiet, Session};
+use ebpf_oci::sign::{Policy, Subject, Trust};
 use ebpf_oci::store::{self, Source};
 use ebpf_oci::{Layout, StoreError};
 
@@ -41,21 +42,66 @@ pub struct OpenedPackage {
     pub userspace: Option<(String, Vec<u8>)>,
     /// The digest of the platform manifest (none for a bare object).
     pub digest: Option<String>,
+    /// What the trust policy made of it (none when not judged: `pull`).
+    pub trust: Option<Trust>,
+}
+
+/// How a package is judged before anything of it runs.
+pub struct Verify {
+    pub policy: Policy,
+    /// `--insecure-skip-verify`: nothing is checked, loudly.
+    pub skip: bool,
+}
+
+impl Verify {
+    fn judge(&self, image: &str, subject: Subject<'_>, opened: &store::Opened) -> Result<Trust> {
+        if self.skip {
+            eprintln!(
+                "warning: --insecure-skip-verify: {image} runs without its signatures checked"
+            );
+            return Ok(self.policy.skipped(subject));
+        }
+        Ok(self
+            .policy
+            .judge(image, subject, &opened.layout, &opened.descriptor)?)
+    }
 }
 
 /// Opens what `spec` names. `store` is the local store; `transport` says
 /// how to reach a registry if one must be asked; the user space is read
-/// only `with_userspace`.
+/// only `with_userspace`. With `verify`, the trust policy judges the image
+/// before any of its content is read (its bytecode, its metadata).
 pub fn open(
     spec: &str,
     store_path: &Path,
     pull: PullPolicy,
     transport: &Options,
     with_userspace: bool,
+    verify: Option<&Verify>,
 ) -> Result<OpenedPackage> {
     let path = Path::new(spec);
     if path.is_file() && spec.ends_with(".o") {
-        return from_object(path);
+        let trust = match verify {
+            Some(v) if v.skip => Some(v.policy.skipped(Subject::Local)),
+            Some(v) => {
+                let t = v.policy.without_signatures(Subject::Local);
+                if !t.accepted {
+                    return Err(ebpf_oci::sign::SignError::Refused {
+                        image: spec.into(),
+                        why: format!(
+                            "the policy requires a signature for scope `{}`, and a bare object cannot carry one; package it and sign the image",
+                            t.scope
+                        ),
+                    }
+                    .into());
+                }
+                Some(t)
+            }
+            None => None,
+        };
+        let mut pkg = from_object(path)?;
+        pkg.trust = trust;
+        return Ok(pkg);
     }
     let source = Source::parse(spec);
     if let Source::Tag(tag) = &source {
@@ -94,6 +140,16 @@ pub fn open(
         )),
         e => e.into(),
     })?;
+    let trust = match verify {
+        Some(v) => {
+            let subject = match &source {
+                Source::Tag(t) => Subject::of_name(t),
+                _ => Subject::Local,
+            };
+            Some(v.judge(spec, subject, &opened)?)
+        }
+        None => None,
+    };
     let image = format::read(&opened.layout, &opened.descriptor)?;
     let host = std::env::consts::ARCH;
     let Some(platform) = image.platform(host) else {
@@ -132,6 +188,7 @@ pub fn open(
         bytecode_name: md.bytecode.clone(),
         userspace,
         digest: Some(platform.descriptor.digest().to_string()),
+        trust,
     })
 }
 
@@ -156,6 +213,7 @@ fn from_object(path: &Path) -> Result<OpenedPackage> {
         bytecode_name: md.bytecode,
         userspace: None,
         digest: None,
+        trust: None,
     })
 }
 

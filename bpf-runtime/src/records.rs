@@ -101,6 +101,9 @@ pub struct Record {
     pub reference: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// What the trust policy made of it when it was loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<ebpf_oci::sign::Trust>,
     /// RFC 3339, UTC.
     pub since: String,
     #[serde(flatten)]
@@ -122,6 +125,7 @@ impl Record {
             version: pkg.version.clone(),
             reference: pkg.reference.clone(),
             digest: pkg.digest.clone(),
+            trust: pkg.trust.clone(),
             since: humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
             held,
             programs: Vec::new(),

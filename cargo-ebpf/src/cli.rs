@@ -19,6 +19,7 @@ use crate::commands::{
     pull::PullArgs,
     run::RunArgs,
     search::SearchArgs,
+    sign::{KeygenArgs, SignArgs},
 };
 use crate::error::Result;
 
@@ -74,6 +75,10 @@ pub enum Command {
     Pull(PullArgs),
     /// List a registry's repositories, their tags, and which are eBPF packages
     Search(SearchArgs),
+    /// Make a signing key pair (cosign's format: cosign reads it, and reads what it signs)
+    Keygen(KeygenArgs),
+    /// Sign an image of the local store (no registry needed); `publish` takes the signatures along
+    Sign(SignArgs),
     /// Write a bpfman-operator ClusterBpfApplication (or BpfApplication) that loads an image on a cluster's nodes
     ClusterManifest(ClusterArgs),
 }
@@ -118,6 +123,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Pull(a) => cmd::pull::execute(a),
         Command::Search(a) => cmd::search::execute(a),
         Command::ClusterManifest(a) => cmd::cluster::execute(a),
+        Command::Keygen(a) => cmd::sign::keygen(a),
+        Command::Sign(a) => cmd::sign::sign(a),
     }
 }
 

@@ -62,6 +62,9 @@ pub enum Error {
 
     #[error(transparent)]
     Registry(#[from] ebpf_oci::registry::RegistryError),
+
+    #[error(transparent)]
+    Sign(#[from] ebpf_oci::sign::SignError),
 }
 
 impl From<ebpf_oci::config::ConfigError> for Error {
@@ -92,6 +95,7 @@ impl Error {
             Error::Store(e) => exit::store(e),
             Error::Image(e) => exit::format(e),
             Error::Registry(e) => exit::registry(e),
+            Error::Sign(e) => exit::sign(e),
             Error::Io { .. } | Error::Template { .. } | Error::Object { .. } => exit::FAILURE,
         }
     }

@@ -16,6 +16,7 @@ pub mod new;
 pub mod package;
 pub mod remote;
 pub mod run;
+pub mod signing;
 pub mod templates;
 pub mod tools;
 pub mod vmlinux;

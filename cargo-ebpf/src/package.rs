@@ -32,6 +32,8 @@ pub struct PackageOptions {
     /// The object to package when the project builds several.
     pub object: Option<String>,
     pub progress: bool,
+    /// Sign the image (in the store, and in the archive) with this key.
+    pub sign: Option<std::sync::Arc<ebpf_oci::sign::PrivateKey>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,6 +112,10 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
     let desc = format::write(&layout, &inputs, &ann)?;
     let finish = || -> Result<_> {
         let image = format::read(&layout, &desc)?;
+        if let Some(key) = &opts.sign {
+            let docker_reference = crate::signing::docker_reference(&tag);
+            ebpf_oci::sign::sign_image(&layout, &desc, &docker_reference, key)?;
+        }
         let archive = match &opts.archive {
             Some(path) => Some(ArchiveReport {
                 size: store::write_archive(&layout, &desc, &tag, path)?,

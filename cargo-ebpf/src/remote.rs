@@ -106,6 +106,8 @@ pub struct PublishOptions {
     pub store: PathBuf,
     pub transport: Options,
     pub progress: bool,
+    /// Sign the image (as the target repository) before pushing it.
+    pub sign: Option<ebpf_oci::sign::PrivateKey>,
 }
 
 /// Pushes an image of the local store (by default the project's) to a
@@ -137,8 +139,20 @@ pub fn publish(opts: &PublishOptions) -> Result<PushReport> {
         e => e.into(),
     })?;
     let session = Session::connect(target.resolve_registry(), &config, &opts.transport)?;
+    if let Some(key) = &opts.sign {
+        crate::signing::sign_image(&opened, &target.whole(), key)?;
+    }
     let progress = progress(opts.progress, "Uploading");
-    Ok(session.push(&opened.layout, &opened.descriptor, &target, progress)?)
+    let mut report = session.push(
+        &opened.layout,
+        &opened.descriptor,
+        &target,
+        progress.clone(),
+    )?;
+    // The image's signatures (made now or earlier) go beside it.
+    report.signatures =
+        session.push_signatures(&opened.layout, &opened.descriptor, &target, progress)?;
+    Ok(report)
 }
 
 pub struct PullOptions {
@@ -211,9 +225,13 @@ pub fn search(
 }
 
 pub fn render_push(r: &PushReport) -> String {
+    let signed = match r.signatures {
+        0 => String::new(),
+        n => format!("; signatures of {n} digest(s) beside it"),
+    };
     if r.manifests_pushed == 0 {
         return format!(
-            "{:>12} {} is up to date ({}, {} blobs already there)\n",
+            "{:>12} {} is up to date ({}, {} blobs already there{signed})\n",
             "Published",
             r.reference,
             short_digest(&r.digest),
@@ -221,7 +239,7 @@ pub fn render_push(r: &PushReport) -> String {
         );
     }
     format!(
-        "{:>12} {} {} ({}; {} blobs uploaded, {} already there, {})\n",
+        "{:>12} {} {} ({}; {} blobs uploaded, {} already there, {}{signed})\n",
         "Published",
         r.reference,
         short_digest(&r.digest),

@@ -72,6 +72,7 @@ pub fn run(opts: &RunOptions) -> Result<std::convert::Infallible> {
                 build: opts.build,
                 object: None,
                 progress: true,
+                sign: None,
             })?;
             eprintln!(
                 "{:>12} {} with {}",

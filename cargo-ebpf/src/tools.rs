@@ -54,7 +54,7 @@ pub fn tool(name: &str) -> &'static Tool {
 fn install_command(pkgs: &[String], apt: bool) -> String {
     let (sys, other): (Vec<&String>, Vec<&String>) = pkgs
         .iter()
-        .partition(|p| !p.starts_with("cargo:") && !p.starts_with("pip:"));
+        .partition(|p| !["cargo:", "go:", "pip:"].iter().any(|k| p.starts_with(k)));
     let mut parts = Vec::new();
     if !sys.is_empty() {
         let list: Vec<&str> = sys.iter().map(|s| s.as_str()).collect();
@@ -70,6 +70,9 @@ fn install_command(pkgs: &[String], apt: bool) -> String {
         .collect();
     for c in other.iter().filter_map(|p| p.strip_prefix("cargo:")) {
         parts.push(format!("cargo install {c}"));
+    }
+    for g in other.iter().filter_map(|p| p.strip_prefix("go:")) {
+        parts.push(format!("go install {g}"));
     }
     if !pip.is_empty() {
         parts.push(format!("python3 -m pip install {}", pip.join(" ")));

@@ -53,3 +53,18 @@ impl TransportArgs {
         }
     }
 }
+
+/// Which trust policy judges images.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PolicyArgs {
+    /// Trust policy (default: /etc/bpf-runtime/policy.toml for root, else
+    /// ~/.config/cargo-ebpf/policy.toml; see docs/security.md)
+    #[arg(long, value_name = "FILE", env = "CARGO_EBPF_POLICY")]
+    pub policy: Option<PathBuf>,
+}
+
+impl PolicyArgs {
+    pub fn load(&self) -> Result<ebpf_oci::sign::Policy, ebpf_oci::sign::SignError> {
+        ebpf_oci::sign::Policy::for_this_user(self.policy.as_deref())
+    }
+}

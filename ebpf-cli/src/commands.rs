@@ -5,7 +5,7 @@ use clap::Args;
 use ebpf_oci::format::FormatError;
 use ebpf_oci::images;
 
-use crate::{StoreArgs, out, out_json, render};
+use crate::{PolicyArgs, StoreArgs, out, out_json, render};
 
 #[derive(Args, Debug)]
 pub struct InspectArgs {
@@ -17,6 +17,8 @@ pub struct InspectArgs {
     pub json: bool,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 #[derive(Args, Debug)]
@@ -29,7 +31,8 @@ pub struct ImagesArgs {
 }
 
 pub fn inspect(a: &InspectArgs) -> Result<(), FormatError> {
-    let i = images::inspect(&a.reference, &a.store.path())?;
+    let policy = a.policy.load()?;
+    let i = images::inspect(&a.reference, &a.store.path(), &policy)?;
     if a.json {
         out_json(&i, true);
     } else {

@@ -4,6 +4,7 @@
 use ebpf_oci::StoreError;
 use ebpf_oci::format::FormatError;
 use ebpf_oci::registry::RegistryError;
+use ebpf_oci::sign::SignError;
 
 /// Something failed that is not covered below (I/O, the kernel refused, a
 /// registry failed).
@@ -15,6 +16,9 @@ pub const USAGE: i32 = 2;
 pub const MISSING: i32 = 3;
 /// A compiler or another tool ran and failed.
 pub const TOOL_FAILED: i32 = 4;
+/// The trust policy refused the image: it is not signed as the policy
+/// requires (see docs/security.md, "Trust policy").
+pub const REFUSED: i32 = 5;
 /// A signal (Ctrl-C, SIGTERM, SIGHUP) stopped the command, which cleaned up
 /// first (128 + SIGINT, as shells report it).
 pub const INTERRUPTED: i32 = 130;
@@ -28,9 +32,21 @@ pub fn store(e: &StoreError) -> i32 {
     }
 }
 
+/// Signature errors: a refusal, a key or policy the user gave.
+pub fn sign(e: &SignError) -> i32 {
+    use SignError::*;
+    match e {
+        Refused { .. } => REFUSED,
+        Key { .. } | WrongPassword { .. } | Exists(_) | Policy { .. } => USAGE,
+        Store(s) => store(s),
+        _ => FAILURE,
+    }
+}
+
 pub fn format(e: &FormatError) -> i32 {
     match e {
         FormatError::Store(s) => store(s),
+        FormatError::Sign(s) => sign(s),
         FormatError::UnknownArch(_) => USAGE,
         _ => FAILURE,
     }
@@ -74,5 +90,11 @@ mod tests {
             FAILURE
         );
         assert_eq!(format(&FormatError::UnknownArch("mips".into())), USAGE);
+        let refused = SignError::Refused {
+            image: "r.io/x:1".into(),
+            why: "unsigned".into(),
+        };
+        assert_eq!(sign(&refused), REFUSED);
+        assert_eq!(format(&FormatError::Sign(refused)), REFUSED);
     }
 }

@@ -10,7 +10,7 @@ pub mod exit;
 pub mod output;
 pub mod render;
 
-pub use args::{StoreArgs, TransportArgs};
+pub use args::{PolicyArgs, StoreArgs, TransportArgs};
 pub use output::{Align, Table, error_chain, human_size, message, out, out_json, short_digest};
 
 /// Parses a command line; `--help` and `--version` print as usual, and any

@@ -62,6 +62,36 @@ fn inspection_text(i: &Inspection) -> String {
     row(&mut s, "source", md.source.as_deref().unwrap_or(""));
     row(&mut s, "revision", md.revision.as_deref().unwrap_or(""));
     row(&mut s, "created", first.created.as_deref().unwrap_or(""));
+    let t = &i.trust;
+    let verdict = if t.accepted { "accepted" } else { "refused" };
+    let require = match t.require {
+        ebpf_oci::sign::policy::Require::Nothing => "nothing required",
+        ebpf_oci::sign::policy::Require::Signature => "signature required",
+    };
+    row(
+        &mut s,
+        "trust",
+        &format!(
+            "{verdict}: {} ({require}; policy {}, scope `{}`)",
+            t.summary(),
+            t.policy,
+            t.scope
+        ),
+    );
+    for sig in &i.signatures {
+        let judged = match (&sig.verified_by, &sig.problem) {
+            (Some(k), _) => format!("verified by {k}"),
+            (None, Some(p)) => format!("not counted: {p}"),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<12} {} {}  {judged}",
+            "signature",
+            short_digest(&sig.digest),
+            sig.docker_reference
+        );
+    }
     for p in &i.platforms {
         let md = &p.metadata;
         let o = &md.object;

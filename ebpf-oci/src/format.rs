@@ -79,6 +79,8 @@ pub enum FormatError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
+    Sign(#[from] crate::sign::SignError),
+    #[error(transparent)]
     Layer(#[from] layer::LayerError),
     #[error("unsupported architecture `{0}` (known: {known})", known = Arch::known())]
     UnknownArch(String),

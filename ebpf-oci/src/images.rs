@@ -5,6 +5,8 @@
 use std::path::Path;
 
 use crate::format::{self, FormatError, Image, Origin, PlatformImage};
+use crate::sign::policy::SignatureInfo;
+use crate::sign::{Policy, Subject, Trust};
 use crate::store::{self, Source};
 use crate::{Layout, StoreError};
 
@@ -22,6 +24,10 @@ pub struct Inspection {
     pub media_type: String,
     pub size: u64,
     pub platforms: Vec<PlatformInspection>,
+    /// The image's signatures, each judged by the policy's keys.
+    pub signatures: Vec<SignatureInfo>,
+    /// What the policy makes of the image.
+    pub trust: Trust,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,14 +50,23 @@ pub struct LayerInfo {
     pub size: u64,
 }
 
-/// Reads the image `reference` names (a tag in `store`, a layout, an archive).
-pub fn inspect(reference: &str, store_path: &Path) -> Result<Inspection> {
-    let opened = store::open(&Source::parse(reference), store_path)?;
+/// Reads the image `reference` names (a tag in `store`, a layout, an
+/// archive), and what `policy` makes of its signatures.
+pub fn inspect(reference: &str, store_path: &Path, policy: &Policy) -> Result<Inspection> {
+    let source = Source::parse(reference);
+    let opened = store::open(&source, store_path)?;
     let image = format::read(&opened.layout, &opened.descriptor)?;
-    Ok(inspection(reference, opened.tag, &image))
+    let subject = match &source {
+        Source::Tag(t) => Subject::of_name(t),
+        _ => Subject::Local,
+    };
+    let assessment = policy.assess(subject, &opened.layout, &opened.descriptor)?;
+    let mut i = inspection(reference, opened.tag, &image, assessment.trust);
+    i.signatures = assessment.signatures;
+    Ok(i)
 }
 
-fn inspection(reference: &str, tag: Option<String>, image: &Image) -> Inspection {
+fn inspection(reference: &str, tag: Option<String>, image: &Image, trust: Trust) -> Inspection {
     let platforms: Vec<PlatformInspection> = image
         .platforms
         .iter()
@@ -87,6 +102,8 @@ fn inspection(reference: &str, tag: Option<String>, image: &Image) -> Inspection
         media_type: image.descriptor.media_type().to_string(),
         size,
         platforms,
+        signatures: Vec::new(),
+        trust,
     }
 }
 
@@ -126,7 +143,11 @@ pub fn list(store_path: &Path) -> Result<Vec<ImageRow>> {
     }
     let layout = Layout::open(store_path)?;
     let mut rows = Vec::new();
+    let unjudged = Policy::permissive();
     for (tag, desc) in layout.tags()? {
+        if crate::sign::is_signature_tag(&tag) {
+            continue;
+        }
         let image = match format::read(&layout, &desc) {
             Ok(image) => image,
             Err(e) => {
@@ -143,7 +164,8 @@ pub fn list(store_path: &Path) -> Result<Vec<ImageRow>> {
                 continue;
             }
         };
-        let i = inspection(&tag, Some(tag.clone()), &image);
+        let trust = unjudged.skipped(Subject::Local);
+        let i = inspection(&tag, Some(tag.clone()), &image, trust);
         rows.push(ImageRow {
             platforms: i.platforms.iter().map(|p| p.platform.clone()).collect(),
             created: i.platforms.first().and_then(|p| p.created.clone()),
@@ -178,10 +200,21 @@ pub fn tag(src: &str, dst: &str, force: bool, store_path: &Path) -> Result<Strin
                 })?;
             layout.put_blob(&opened.layout.read_blob(&digest)?)?;
         }
+        // Its signatures come along.
+        crate::sign::copy(&opened.layout, &layout, &opened.descriptor)?;
     }
     format::read(&layout, &opened.descriptor)?;
+    // The new tag keeps what the descriptor says besides its old name (the
+    // index a pulled manifest came from).
     let mut desc = opened.descriptor.clone();
-    desc.set_annotations(None);
+    let kept: std::collections::HashMap<String, String> = desc
+        .annotations()
+        .iter()
+        .flatten()
+        .filter(|(k, _)| *k == crate::layout::ANNOTATION_FROM_INDEX)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    desc.set_annotations((!kept.is_empty()).then_some(kept));
     layout.tag(dst, &desc, force)?;
     Ok(desc.digest().to_string())
 }

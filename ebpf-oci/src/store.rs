@@ -249,10 +249,22 @@ pub fn write_archive(
     let mut a = tagged.annotations().clone().unwrap_or_default();
     a.insert(ANNOTATION_REF_NAME.into(), tag.into());
     tagged.set_annotations(Some(a));
+    // The image's signatures go along, under their own tags.
+    let mut entries = vec![serde_json::to_value(&tagged).expect("a descriptor serializes")];
+    for (_, sig) in crate::sign::tags_of(layout, desc).map_err(|e| match e {
+        crate::sign::SignError::Store(s) => s,
+        other => StoreError::InvalidLayout {
+            path: layout.root().into(),
+            why: other.to_string(),
+        },
+    })? {
+        layout.reachable(&sig, &mut digests)?;
+        entries.push(serde_json::to_value(&sig).expect("a descriptor serializes"));
+    }
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [tagged],
+        "manifests": entries,
     });
     add("index.json", &crate::layout::canonical_json(&index))?;
     for d in &digests {

@@ -24,6 +24,7 @@ pub fn pull(a: PullArgs) -> Result<i32> {
         PullPolicy::Always,
         &a.transport.options(),
         false,
+        None,
     )?;
     out(&format!("{}\n", a.reference));
     eprintln!(

@@ -44,6 +44,7 @@ fn render(records: &[Record]) -> String {
         left("ID"),
         left("SINCE"),
         left("HELD BY"),
+        left("TRUST"),
     ]);
     for r in records {
         let held = match (&r.held, r.alive()) {
@@ -52,6 +53,7 @@ fn render(records: &[Record]) -> String {
             (Held::Pins { .. }, false) => "pins gone (run gc)".into(),
             (Held::Process { pid, .. }, false) => format!("pid {pid} gone (run gc)"),
         };
+        let trust = r.trust.as_ref().map(|t| t.summary()).unwrap_or_default();
         if let Some(child) = r.userspace {
             // The package's user space loads its own programs.
             t.row(vec![
@@ -62,6 +64,7 @@ fn render(records: &[Record]) -> String {
                 String::new(),
                 r.since.clone(),
                 held.clone(),
+                trust.clone(),
             ]);
         }
         for a in &r.programs {
@@ -73,6 +76,7 @@ fn render(records: &[Record]) -> String {
                 a.id.map(|i| i.to_string()).unwrap_or_default(),
                 r.since.clone(),
                 held.clone(),
+                trust.clone(),
             ]);
         }
     }
@@ -94,6 +98,7 @@ mod tests {
             version: "0.1.0".into(),
             reference: "xdp-counter:0.1.0".into(),
             digest: None,
+            trust: None,
             since: "2026-12-02T10:00:00Z".into(),
             held: Held::Process {
                 pid: u32::MAX,

@@ -10,7 +10,7 @@ pub mod unload;
 use std::path::PathBuf;
 
 use clap::Args;
-use ebpf_cli::{StoreArgs, TransportArgs};
+use ebpf_cli::{PolicyArgs, StoreArgs, TransportArgs};
 use ebpf_kinds::{AttachArg, Direction};
 
 use crate::attach::{self, AttachFlags, AttachOptions, XdpAttachMode};
@@ -55,6 +55,11 @@ pub struct TargetArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub transport: TransportArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Run without checking signatures against the trust policy (development only)
+    #[arg(long)]
+    pub insecure_skip_verify: bool,
 }
 
 impl TargetArgs {
@@ -90,12 +95,17 @@ enum Plan {
 
 /// Opens the package and checks the kernel can run it.
 fn prepare(t: TargetArgs, purpose: Purpose) -> Result<(OpenedPackage, Plan)> {
+    let verify = package::Verify {
+        policy: t.policy.load()?,
+        skip: t.insecure_skip_verify,
+    };
     let pkg = package::open(
         &t.reference,
         &t.store.path(),
         t.pull,
         &t.transport.options(),
         !t.no_userspace,
+        Some(&verify),
     )?;
     if pkg.userspace.is_some() {
         if !t.sets.is_empty() {

@@ -15,6 +15,7 @@ pub mod publish;
 pub mod pull;
 pub mod run;
 pub mod search;
+pub mod sign;
 
 use std::path::PathBuf;
 

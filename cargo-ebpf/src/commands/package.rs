@@ -37,6 +37,8 @@ pub struct PackageArgs {
     pub project: ProjectDir,
     #[command(flatten)]
     pub store: StoreArgs,
+    #[command(flatten)]
+    pub signing: crate::signing::SignArgs,
 }
 
 pub fn execute(a: PackageArgs) -> Result<()> {
@@ -50,6 +52,7 @@ pub fn execute(a: PackageArgs) -> Result<()> {
         build: !a.no_build,
         object: a.object,
         progress: true,
+        sign: a.signing.open()?.map(std::sync::Arc::new),
     })?;
     if a.json {
         out_json(&report, false);

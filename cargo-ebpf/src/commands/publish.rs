@@ -24,6 +24,8 @@ pub struct PublishArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub transport: TransportArgs,
+    #[command(flatten)]
+    pub signing: crate::signing::SignArgs,
 }
 
 pub fn execute(a: PublishArgs) -> Result<()> {
@@ -34,6 +36,7 @@ pub fn execute(a: PublishArgs) -> Result<()> {
         store: a.store.path(),
         transport: a.transport.options(),
         progress: !a.json,
+        sign: a.signing.open()?,
     })?;
     if a.json {
         out_json(&report, false);

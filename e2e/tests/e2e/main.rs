@@ -12,6 +12,7 @@ mod docs;
 mod packages;
 mod registry;
 mod runtime;
+mod signing;
 mod support;
 mod template_runs;
 mod templates;

@@ -21,13 +21,13 @@ fn places() -> [(&'static str, PathBuf); 2] {
     ]
 }
 
-fn runtime_command() -> Command {
+pub(super) fn runtime_command() -> Command {
     let mut c = Command::new(runtime_bin());
     c.envs(places());
     c
 }
 
-fn runtime(args: &[&str], envs: &[(&str, &str)]) -> Output {
+pub(super) fn runtime(args: &[&str], envs: &[(&str, &str)]) -> Output {
     runtime_command()
         .args(args)
         .envs(envs.iter().copied())
@@ -37,7 +37,7 @@ fn runtime(args: &[&str], envs: &[(&str, &str)]) -> Output {
 
 /// A template built and packaged into the runtime tests' store; returns its
 /// tag and the store.
-fn packaged(ty: &str) -> (String, PathBuf) {
+pub(super) fn packaged(ty: &str) -> (String, PathBuf) {
     let dir = c_project(ty);
     let store = workdir().join("stores/runtime");
     let s = store.to_str().unwrap();
@@ -51,7 +51,7 @@ fn packaged(ty: &str) -> (String, PathBuf) {
 
 /// A running `bpf-runtime`, its stderr and stdout read by threads (stdout
 /// as it comes, so a test can wait for what it shows).
-struct Running {
+pub(super) struct Running {
     child: Child,
     stderr: std::thread::JoinHandle<String>,
     stdout: std::sync::Arc<std::sync::Mutex<String>>,
@@ -60,7 +60,7 @@ struct Running {
 
 impl Running {
     /// Waits for the exit; returns the status, stdout and stderr.
-    fn finish(mut self) -> (std::process::ExitStatus, String, String) {
+    pub(super) fn finish(mut self) -> (std::process::ExitStatus, String, String) {
         let status = self.child.wait().unwrap();
         let err = self.stderr.join().unwrap();
         self.stdout_reader.join().unwrap();
@@ -88,7 +88,7 @@ impl Running {
 
 /// Starts `bpf-runtime ARGS` and waits until it reports its programs
 /// attached.
-fn start(args: &[&str]) -> Running {
+pub(super) fn start(args: &[&str]) -> Running {
     let mut child = runtime_command()
         .args(args)
         .stdout(Stdio::piped())
@@ -147,7 +147,7 @@ fn interrupt(r: &Running) {
 }
 
 /// Nothing named `names` is loaded, and no map or link of ours remains.
-fn nothing_left(names: &[&str]) {
+pub(super) fn nothing_left(names: &[&str]) {
     assert_eq!(loaded_programs(names), Vec::<String>::new());
 }
 
@@ -844,14 +844,21 @@ fn runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it() {
     if !privileged("runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it") {
         return;
     }
-    use super::registry::{Registry, ebpf, home};
+    use super::registry::{Registry, home};
     let reg = Registry::start("runtime", None, false);
     let home = home("runtime");
     let (tag, store) = packaged("tracepoint");
-    let dir = c_project("tracepoint");
     let target = format!("{}/tracepoint:0.1.0", reg.host());
-    ok(&ebpf(
-        &dir,
+    // Published signed with a key of our own, which the policy trusts.
+    use super::signing::{PASSWORD, policy};
+    let h = home.to_str().unwrap();
+    ok(&super::signing::ebpf(
+        &home,
+        &["keygen", "-o", &format!("{h}/k")],
+        PASSWORD,
+    ));
+    let key = home.join("k.key");
+    ok(&super::signing::ebpf(
         &home,
         &[
             "publish",
@@ -860,9 +867,13 @@ fn runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it() {
             &tag,
             "--store",
             store.to_str().unwrap(),
+            "--sign",
+            "--key",
+            key.to_str().unwrap(),
         ],
-        None,
+        PASSWORD,
     ));
+    let trusted = policy(&home, "policy.toml", &reg.host(), &[&home.join("k.pub")]);
     let fresh = workdir().join("stores/runtime-fresh");
     let _ = std::fs::remove_dir_all(&fresh);
     let f = fresh.to_str().unwrap();
@@ -876,6 +887,8 @@ fn runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it() {
         "--json",
         "--duration",
         "3s",
+        "--policy",
+        trusted.to_str().unwrap(),
     ]);
     for _ in 0..3 {
         Command::new("/bin/true").status().unwrap();
@@ -897,7 +910,7 @@ fn runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it() {
 /// An OCI layout in `dir` holding one image as bpfman's own builds make
 /// them: one tar+gzip layer with the object, bpfman's two labels, nothing
 /// of cargo-ebpf's. Tagged `tag`.
-fn bpfman_style_layout(dir: &Path, object: &[u8], tag: &str) {
+pub(super) fn bpfman_style_layout(dir: &Path, object: &[u8], tag: &str) {
     let _ = std::fs::remove_dir_all(dir);
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
@@ -967,6 +980,15 @@ fn runtime_runs_bpfman_style_and_docker_schema_2_images() {
     let layout = workdir().join("bpfman-style");
     bpfman_style_layout(&layout, &object, "execsnoop");
     let source = format!("oci:{}:execsnoop", layout.display());
+    let open = workdir().join("open-policy.toml");
+    std::fs::write(
+        &open,
+        format!(
+            "[[scope]]\nname = \"{}\"\nrequire = \"nothing\"\n",
+            reg.host()
+        ),
+    )
+    .unwrap();
     let oci = format!("{}/bpfman-style:1", reg.host());
     let docker = format!("{}/docker-style:1", reg.host());
     skopeo(&[
@@ -1004,7 +1026,18 @@ fn runtime_runs_bpfman_style_and_docker_schema_2_images() {
         let _ = std::fs::remove_dir_all(&fresh);
         let f = fresh.to_str().unwrap();
         let _guard = kernel_lock();
-        let child = start(&["run", target, "--store", f, "--json", "--duration", "3s"]);
+        // Unsigned, from a registry the policy lets run anything.
+        let child = start(&[
+            "run",
+            target,
+            "--store",
+            f,
+            "--json",
+            "--duration",
+            "3s",
+            "--policy",
+            open.to_str().unwrap(),
+        ]);
         for _ in 0..3 {
             Command::new("/bin/true").status().unwrap();
         }

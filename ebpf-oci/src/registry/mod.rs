@@ -175,6 +175,7 @@ mod pull;
 mod push;
 mod report;
 mod search;
+mod signatures;
 mod tls;
 
 use error::*;

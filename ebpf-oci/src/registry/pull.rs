@@ -65,6 +65,7 @@ impl Session {
         let (mut bytes, mut digest) = fetch(source).await?;
         check_digest(&reference, "manifest", &digest, &bytes)?;
         let mut index_digest = None;
+        let mut index_bytes = None;
         let mut kind = media_type_of(&bytes).map(|k| media_type(&k));
         let wanted = match platform {
             Some(p) => p.to_string(),
@@ -93,6 +94,7 @@ impl Session {
                         .join(", "),
                 })?;
             index_digest = Some(digest);
+            index_bytes = Some(bytes);
             let by_digest = source.clone_with_digest(entry.digest().to_string());
             (bytes, digest) = fetch(&by_digest).await?;
             check_digest(&reference, "manifest", &digest, &bytes)?;
@@ -183,11 +185,36 @@ impl Session {
             .lock()
             .expect("not poisoned")
             .push(stored.clone());
-        let desc = Descriptor::new(kind, bytes.len() as u64, stored);
+        let mut desc = Descriptor::new(kind, bytes.len() as u64, stored.clone());
         // The image must read back as one of ours before it is tagged.
         format::read(layout, &desc)?;
+        // Of an index, the index itself is kept (a few KiB): a signature
+        // of the index vouches for the manifest taken out of it.
+        if let Some(index) = &index_bytes {
+            let kept = layout.put_blob(index)?;
+            fetch_state.lease.hold(&kept)?;
+            fetch_state
+                .written
+                .lock()
+                .expect("not poisoned")
+                .push(kept.clone());
+            desc.set_annotations(Some(std::collections::HashMap::from([(
+                crate::layout::ANNOTATION_FROM_INDEX.to_string(),
+                kept.to_string(),
+            )])));
+        }
+        // Its signatures come along (judged when it runs, not here).
+        let mut signed: Vec<Digest> = vec![stored];
+        if let Some(d) = &index_digest {
+            signed.push(d.parse().map_err(|_| RegistryError::Protocol {
+                registry: self.registry.clone(),
+                why: format!("invalid digest {d}"),
+            })?);
+        }
+        let found = self.pull_signatures(source, &signed).await?;
         let tag = tag.map(str::to_string).unwrap_or_else(|| reference.clone());
         layout.tag(&tag, &desc, true)?;
+        let signatures = Session::keep_signatures(layout, &found)?;
         let downloaded: Vec<&BlobReport> = blobs.iter().filter(|b| b.transferred).collect();
         Ok(PullReport {
             reference,
@@ -199,6 +226,7 @@ impl Session {
             bytes_downloaded: downloaded.iter().map(|b| b.size).sum(),
             blobs_present: blobs.len() - downloaded.len(),
             blobs,
+            signatures,
         })
     }
 

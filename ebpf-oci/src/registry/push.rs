@@ -72,6 +72,7 @@ impl Session {
             blobs_uploaded: 0,
             blobs_skipped: 0,
             bytes_uploaded: 0,
+            signatures: 0,
         };
 
         self.runtime.block_on(self.bounded(target, async {

@@ -37,6 +37,8 @@ pub struct PushReport {
     pub blobs_uploaded: usize,
     pub blobs_skipped: usize,
     pub bytes_uploaded: u64,
+    /// Digests whose signatures were pushed beside the image.
+    pub signatures: usize,
 }
 
 /// What `pull` did.
@@ -54,6 +56,8 @@ pub struct PullReport {
     pub blobs_downloaded: usize,
     pub blobs_present: usize,
     pub bytes_downloaded: u64,
+    /// Signatures that came along and were new in the store.
+    pub signatures: usize,
 }
 
 /// A repository found by `search`.

@@ -104,8 +104,33 @@ pub struct Policy {
     scopes: Vec<(String, Rule)>,
 }
 
-/// What the policy made of one image.
+/// The policy's view of an image: the verdict, each signature, and why it
+/// would be refused.
+#[derive(Debug, Clone)]
+pub struct Assessment {
+    pub trust: Trust,
+    pub signatures: Vec<SignatureInfo>,
+    pub refusal: Option<String>,
+}
+
+/// One signature of an image, as `inspect` shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SignatureInfo {
+    /// The digest the payload names.
+    pub digest: String,
+    /// The image name the payload names (informational: the digest is what
+    /// is signed).
+    pub docker_reference: String,
+    /// The trusted key it verifies under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified_by: Option<String>,
+    /// Why it does not count.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// What the policy made of one image.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Trust {
     /// The policy file, or `built-in`.
     pub policy: String,
@@ -119,7 +144,7 @@ pub struct Trust {
     /// Whether the image may run under this policy.
     pub accepted: bool,
     /// `--insecure-skip-verify` was given: nothing was checked.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skipped: bool,
 }
 
@@ -241,6 +266,27 @@ impl Policy {
         }
     }
 
+    /// The policy of whoever runs the command: `explicit` if given (it must
+    /// exist); else, for root, [`SYSTEM_POLICY`] or the built-in runtime
+    /// policy; else `$XDG_CONFIG_HOME/cargo-ebpf/policy.toml` or a policy
+    /// that requires nothing (a user cannot load programs; it only reports).
+    pub fn for_this_user(explicit: Option<&Path>) -> Result<Policy, SignError> {
+        if let Some(p) = explicit {
+            return Policy::load(p);
+        }
+        if crate::store::is_root() {
+            return Policy::load_or(Path::new(SYSTEM_POLICY), Policy::builtin_for_runtime());
+        }
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+        match config {
+            Some(dir) => Policy::load_or(&dir.join("cargo-ebpf/policy.toml"), Policy::permissive()),
+            None => Ok(Policy::permissive()),
+        }
+    }
+
     fn name(&self) -> String {
         match &self.source {
             Some(p) => p.display().to_string(),
@@ -281,6 +327,24 @@ impl Policy {
         layout: &Layout,
         desc: &Descriptor,
     ) -> Result<Trust, SignError> {
+        let a = self.assess(subject, layout, desc)?;
+        match a.refusal {
+            None => Ok(a.trust),
+            Some(why) => Err(SignError::Refused {
+                image: image.into(),
+                why,
+            }),
+        }
+    }
+
+    /// What the policy makes of the image and of each of its signatures,
+    /// without refusing: what `inspect` shows.
+    pub fn assess(
+        &self,
+        subject: Subject<'_>,
+        layout: &Layout,
+        desc: &Descriptor,
+    ) -> Result<Assessment, SignError> {
         let (scope, rule) = self.rule_for(subject);
         let digests = signable_digests(layout, desc);
         let mut signatures: Vec<Signature> = Vec::new();
@@ -290,23 +354,48 @@ impl Policy {
         }
         let mut signed_by = Vec::new();
         let mut first_mismatch = None;
-        for (_, key) in &rule.keys {
-            for s in &signatures {
+        let mut infos = Vec::new();
+        for s in &signatures {
+            let claim = s.claim();
+            let mut info = SignatureInfo {
+                digest: claim.as_ref().map(|c| c.digest.clone()).unwrap_or_default(),
+                docker_reference: claim
+                    .as_ref()
+                    .map(|c| c.docker_reference.clone())
+                    .unwrap_or_default(),
+                verified_by: None,
+                problem: None,
+            };
+            let mut best = None;
+            for (_, key) in &rule.keys {
                 match s.verify(key, &digests) {
                     Ok(_) => {
+                        info.verified_by = Some(key.id());
                         if !signed_by.contains(&key.id()) {
                             signed_by.push(key.id());
                         }
                     }
-                    Err(m) => {
-                        // "Another key" is the least telling reason; keep a
-                        // better one if any signature gives it.
-                        if first_mismatch.is_none() || m != Mismatch::OtherKey {
-                            first_mismatch.get_or_insert(m);
-                        }
-                    }
+                    // "Another key" is the least telling reason; keep a
+                    // better one if any key gives it.
+                    Err(m) if best.is_none() || m != Mismatch::OtherKey => best = Some(m),
+                    Err(_) => {}
                 }
             }
+            if info.verified_by.is_none() {
+                let m = best.unwrap_or_else(|| match claim {
+                    Err(why) => Mismatch::Payload(why),
+                    Ok(_) => Mismatch::OtherKey,
+                });
+                info.problem = Some(if rule.keys.is_empty() {
+                    "no key is trusted for this scope".into()
+                } else {
+                    m.to_string()
+                });
+                if first_mismatch.is_none() || m != Mismatch::OtherKey {
+                    first_mismatch = Some(m);
+                }
+            }
+            infos.push(info);
         }
         let trust = Trust {
             policy: self.name(),
@@ -317,44 +406,46 @@ impl Policy {
             signed_by,
             skipped: false,
         };
-        if trust.accepted {
-            return Ok(trust);
-        }
-        let wanted = if rule.keys.is_empty() {
-            format!(
-                "a signature, and the {} policy trusts no key for scope `{scope}`",
-                self.name()
-            )
-        } else {
-            let ids: Vec<String> = rule.keys.iter().map(|(_, k)| k.id()).collect();
-            format!(
-                "a signature by {} (policy {}, scope `{scope}`)",
-                ids.join(" or "),
-                self.name()
-            )
-        };
-        let found = match (signatures.len(), first_mismatch) {
-            (0, _) => "it has none".to_string(),
-            (n, Some(m)) if !rule.keys.is_empty() => {
-                format!("of its {n} signature(s) none counts: {m}")
-            }
-            (n, _) => format!("it has {n} signature(s) by keys not trusted"),
-        };
-        let fix = if self.source.is_none() {
-            format!(
-                "trust its signer's key in {SYSTEM_POLICY} (docs/security.md, \"Trust policy\"), or pass --insecure-skip-verify for development"
-            )
-        } else {
-            "sign it with `cargo ebpf sign` or `cosign sign` by a trusted key, or trust its signer's key in the policy".into()
-        };
-        Err(SignError::Refused {
-            image: image.into(),
-            why: format!("the policy requires {wanted}; {found}; {fix}"),
+        let refusal = (!trust.accepted).then(|| {
+            let wanted = if rule.keys.is_empty() {
+                format!(
+                    "a signature, and the {} policy trusts no key for scope `{scope}`",
+                    self.name()
+                )
+            } else {
+                let ids: Vec<String> = rule.keys.iter().map(|(_, k)| k.id()).collect();
+                format!(
+                    "a signature by {} (policy {}, scope `{scope}`)",
+                    ids.join(" or "),
+                    self.name()
+                )
+            };
+            let found = match (signatures.len(), &first_mismatch) {
+                (0, _) => "it has none".to_string(),
+                (n, Some(m)) if !rule.keys.is_empty() => {
+                    format!("of its {n} signature(s) none counts: {m}")
+                }
+                (n, _) => format!("it has {n} signature(s) by keys not trusted"),
+            };
+            let fix = if self.source.is_none() {
+                format!(
+                    "trust its signer's key in {SYSTEM_POLICY} (docs/security.md, \"Trust policy\"), or pass --insecure-skip-verify for development"
+                )
+            } else {
+                "sign it with `cargo ebpf sign` or `cosign sign` by a trusted key, or trust its signer's key in the policy".into()
+            };
+            format!("the policy requires {wanted}; {found}; {fix}")
+        });
+        Ok(Assessment {
+            trust,
+            signatures: infos,
+            refusal,
         })
     }
 
-    /// What `--insecure-skip-verify` records.
-    pub fn skipped(&self, subject: Subject<'_>) -> Trust {
+    /// The verdict for something that carries no signatures (a bare
+    /// object): accepted only where nothing is required.
+    pub fn without_signatures(&self, subject: Subject<'_>) -> Trust {
         let (scope, rule) = self.rule_for(subject);
         Trust {
             policy: self.name(),
@@ -362,8 +453,17 @@ impl Policy {
             require: rule.require,
             signatures: 0,
             signed_by: Vec::new(),
+            accepted: rule.require == Require::Nothing,
+            skipped: false,
+        }
+    }
+
+    /// What `--insecure-skip-verify` records.
+    pub fn skipped(&self, subject: Subject<'_>) -> Trust {
+        Trust {
             accepted: true,
             skipped: true,
+            ..self.without_signatures(subject)
         }
     }
 }

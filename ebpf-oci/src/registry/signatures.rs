@@ -1,0 +1,162 @@
+//! Signatures travel with images: a pull brings the `sha256-<hex>.sig`
+//! manifests of what it pulled (bounded like any manifest, each payload
+//! verified by digest), a push sends the store's and keeps those the
+//! registry already had. Whether they are any good is the policy's
+//! business, at run time (`sign::policy`).
+
+use super::*;
+use crate::sign::{self, Signature};
+
+impl Session {
+    /// The signatures the registry holds for `digest` in `repo`'s
+    /// repository (none when it has no signature tag for it).
+    pub(super) async fn fetch_signatures(
+        &self,
+        repo: &Reference,
+        digest: &Digest,
+    ) -> Result<Vec<Signature>> {
+        let r = Reference::with_tag(
+            repo.registry().to_string(),
+            repo.repository().to_string(),
+            sign::tag_for(digest),
+        );
+        let fetched = self.retry(|| self.fetch_manifest(&r)).await;
+        let (bytes, got) = match fetched {
+            Ok(found) => found,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(self.fetch_failure(e, &r, "signature manifest")),
+        };
+        check_digest(&r.whole(), "signature manifest", &got, &bytes)?;
+        let manifest: ImageManifest = parse(&r.whole(), &bytes)?;
+        // Bounds first (signatures_of checks them before asking for any
+        // payload), then each payload, verified against its digest.
+        let mut wanted = Vec::new();
+        let listed = sign::signatures_of(&manifest, digest, |layer| {
+            wanted.push(layer.clone());
+            Ok(Vec::new())
+        })
+        .map_err(|e| RegistryError::NotEbpf {
+            reference: r.whole(),
+            why: e.to_string(),
+        })?;
+        let mut out = Vec::new();
+        for (mut s, layer) in listed.into_iter().zip(wanted) {
+            s.payload = self.small_blob(&r, &layer).await?;
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    /// A blob of at most [`sign::limits::PAYLOAD`] bytes, verified.
+    async fn small_blob(&self, r: &Reference, d: &Descriptor) -> Result<Vec<u8>> {
+        let id = d.digest().to_string();
+        let fetched = self
+            .retry(|| async {
+                let mut s = self.client.pull_blob_stream(r, id.as_str()).await?;
+                let mut bytes = Vec::new();
+                while let Some(chunk) = tokio::time::timeout(self.stall, s.next())
+                    .await
+                    .map_err(|_| Fetch::Stalled)?
+                {
+                    bytes.extend_from_slice(&chunk.map_err(stream_error)?);
+                    if bytes.len() as u64 > d.size() {
+                        break;
+                    }
+                }
+                Ok::<_, Fetch>(bytes)
+            })
+            .await
+            .map_err(|e| self.fetch_failure(e, r, "signature"))?;
+        check_digest(&r.whole(), "signature", &id, &fetched)?;
+        Ok(fetched)
+    }
+
+    /// The signatures of each of `digests` in `source`'s repository.
+    pub(super) async fn pull_signatures(
+        &self,
+        source: &Reference,
+        digests: &[Digest],
+    ) -> Result<Vec<(Digest, Vec<Signature>)>> {
+        let mut out = Vec::new();
+        for d in digests {
+            let found = self.fetch_signatures(source, d).await?;
+            if !found.is_empty() {
+                out.push((d.clone(), found));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores signatures fetched by [`Session::pull_signatures`]; returns
+    /// how many were new.
+    pub(super) fn keep_signatures(
+        layout: &Layout,
+        found: &[(Digest, Vec<Signature>)],
+    ) -> Result<usize> {
+        let mut added = 0;
+        for (d, sigs) in found {
+            added += sign::add(layout, d, sigs).map_err(sign_error)?;
+        }
+        Ok(added)
+    }
+
+    /// Pushes the store's signatures of the image `desc` to `target`'s
+    /// repository, merged with those the registry already has for each
+    /// digest (which the store keeps too). Returns how many digests carry
+    /// signatures there.
+    pub fn push_signatures(
+        &self,
+        layout: &Layout,
+        desc: &Descriptor,
+        target: &Reference,
+        progress: Arc<dyn Progress>,
+    ) -> Result<usize> {
+        let digests = sign::digests_to_sign(layout, desc).map_err(sign_error)?;
+        let mut pushed = 0;
+        for d in digests {
+            let local = sign::read(layout, &d).map_err(sign_error)?;
+            if local.is_empty() {
+                continue;
+            }
+            let remote = self
+                .runtime
+                .block_on(self.bounded(target, self.fetch_signatures(target, &d)))?;
+            sign::add(layout, &d, &remote).map_err(sign_error)?;
+            let tag = sign::tag_for(&d);
+            let sig_desc = layout.resolve(&tag)?;
+            let dest = Reference::with_tag(
+                target.registry().to_string(),
+                target.repository().to_string(),
+                tag,
+            );
+            self.push(layout, &sig_desc, &dest, progress.clone())?;
+            pushed += 1;
+        }
+        Ok(pushed)
+    }
+}
+
+/// Whether a fetch failed because the registry has no such manifest.
+fn not_found(e: &Fetch) -> bool {
+    match e {
+        Fetch::Oci(OciDistributionError::RegistryError { envelope, .. }) => {
+            envelope.errors.iter().any(|e| {
+                matches!(
+                    e.code,
+                    oci_client::errors::OciErrorCode::ManifestUnknown
+                        | oci_client::errors::OciErrorCode::NotFound
+                )
+            })
+        }
+        Fetch::Oci(OciDistributionError::ServerError { code: 404, .. }) => true,
+        Fetch::Oci(OciDistributionError::ImageManifestNotFoundError(_)) => true,
+        _ => false,
+    }
+}
+
+fn sign_error(e: sign::SignError) -> RegistryError {
+    match e {
+        sign::SignError::Store(s) => s.into(),
+        other => RegistryError::Format(other.into()),
+    }
+}
