@@ -178,8 +178,20 @@ fn pick(
             _unpacked: unpacked,
         });
     }
+    // Signature tags ride along with the image; they are not images.
     let index = layout.index()?;
-    match index.manifests().as_slice() {
+    let images: Vec<Descriptor> = index
+        .manifests()
+        .iter()
+        .filter(|d| {
+            !d.annotations()
+                .as_ref()
+                .and_then(|a| a.get(ANNOTATION_REF_NAME))
+                .is_some_and(|t| crate::sign::is_signature_tag(t))
+        })
+        .cloned()
+        .collect();
+    match images.as_slice() {
         [only] => {
             let tag = only
                 .annotations()
@@ -198,7 +210,12 @@ fn pick(
             why: "it holds no image".into(),
         }),
         _ => {
-            let tags: Vec<String> = layout.tags()?.into_iter().map(|(t, _)| t).collect();
+            let tags: Vec<String> = layout
+                .tags()?
+                .into_iter()
+                .map(|(t, _)| t)
+                .filter(|t| !crate::sign::is_signature_tag(t))
+                .collect();
             Err(StoreError::InvalidLayout {
                 path: layout.root().into(),
                 why: format!(
