@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "target" / "fuzz"
-TARGETS = ["object", "image", "archive", "metadata"]
+TARGETS = ["object", "image", "archive", "metadata", "signature"]
 
 
 def run(cmd, **kw):
@@ -76,6 +76,17 @@ def seeds(corpus: Path):
             + manifest + config + layer)
         put("metadata", metadata.encode())
         put("object", obj)
+        # A signature of the image, as `cargo ebpf sign` stores it.
+        keyenv = dict(os.environ, COSIGN_PASSWORD="fuzz")
+        run([cargo_ebpf, "ebpf", "keygen", "-o", tmp / "k"], cwd=tmp, env=keyenv, stdout=subprocess.DEVNULL)
+        run([cargo_ebpf, "ebpf", "sign", "seed:0.1.0", "--store", store, "--key", tmp / "k.key"],
+            cwd=tmp, env=keyenv, stdout=subprocess.DEVNULL)
+        index = json.loads((store / "index.json").read_text())
+        sig = next(m for m in index["manifests"]
+                   if m["annotations"]["org.opencontainers.image.ref.name"].endswith(".sig"))
+        sig_manifest = blob(store, sig["digest"])
+        payload = blob(store, json.loads(sig_manifest)["layers"][0]["digest"])
+        put("signature", len(sig_manifest).to_bytes(4, "little") + sig_manifest + payload)
 
 
 def main():

@@ -631,6 +631,7 @@ mod tests {
             version: "0.1.0".into(),
             reference: "xdpcount:0.1.0".into(),
             digest: Some(format!("sha256:{}", "ab".repeat(32))),
+            trust: None,
             since: "2026-12-02T16:00:00Z".into(),
             held,
             programs: vec![Attached {

@@ -410,10 +410,10 @@ pub fn tags_of(layout: &Layout, desc: &Descriptor) -> Result<Vec<(String, Descri
             continue;
         };
         let tag = tag_for(&digest);
-        if let Ok(sig) = layout.resolve(&tag) {
-            if !out.iter().any(|(t, _)| t == &tag) {
-                out.push((tag, sig));
-            }
+        if let Ok(sig) = layout.resolve(&tag)
+            && !out.iter().any(|(t, _)| t == &tag)
+        {
+            out.push((tag, sig));
         }
     }
     Ok(out)
@@ -492,7 +492,10 @@ mod tests {
         let key = PrivateKey::generate().unwrap();
         let s1 = Signature::create(&key, "x", &digest(1)).unwrap();
         let s2 = Signature::create(&key, "x", &digest(1)).unwrap();
-        assert_eq!(add(&layout, &digest(1), &[s1.clone()]).unwrap(), 1);
+        assert_eq!(
+            add(&layout, &digest(1), std::slice::from_ref(&s1)).unwrap(),
+            1
+        );
         assert_eq!(
             add(&layout, &digest(1), &[s1.clone(), s2.clone()]).unwrap(),
             1

@@ -382,7 +382,7 @@ impl Policy {
                 }
             }
             if info.verified_by.is_none() {
-                let m = best.unwrap_or_else(|| match claim {
+                let m = best.unwrap_or(match claim {
                     Err(why) => Mismatch::Payload(why),
                     Ok(_) => Mismatch::OtherKey,
                 });
