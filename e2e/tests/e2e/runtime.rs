@@ -910,7 +910,7 @@ fn runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it() {
 /// An OCI layout in `dir` holding one image as bpfman's own builds make
 /// them: one tar+gzip layer with the object, bpfman's two labels, nothing
 /// of cargo-ebpf's. Tagged `tag`.
-pub(super) fn bpfman_style_layout(dir: &Path, object: &[u8], tag: &str) {
+fn bpfman_style_layout(dir: &Path, object: &[u8], tag: &str) {
     let _ = std::fs::remove_dir_all(dir);
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
@@ -960,6 +960,21 @@ pub(super) fn bpfman_style_layout(dir: &Path, object: &[u8], tag: &str) {
     std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
 }
 
+/// The C tracepoint template's object as a bpfman-style layout in the work
+/// directory `name`, tagged `execsnoop`; returns its `oci:` reference.
+pub(super) fn bpfman_style_execsnoop(name: &str) -> String {
+    let dir = c_project("tracepoint");
+    let object = std::fs::read(
+        dir.join("target/ebpf")
+            .join(std::env::consts::ARCH)
+            .join("c-tracepoint.bpf.o"),
+    )
+    .unwrap();
+    let layout = workdir().join(name);
+    bpfman_style_layout(&layout, &object, "execsnoop");
+    format!("oci:{}:execsnoop", layout.display())
+}
+
 /// Images cargo-ebpf did not make run too: a bpfman-style one (copied to
 /// the registry by skopeo) and the same as Docker schema 2 (skopeo
 /// converts it); the metadata comes from the object's ELF.
@@ -970,16 +985,7 @@ fn runtime_runs_bpfman_style_and_docker_schema_2_images() {
     }
     use super::registry::Registry;
     let reg = Registry::start("foreign", None, false);
-    let dir = c_project("tracepoint");
-    let object = std::fs::read(
-        dir.join("target/ebpf")
-            .join(std::env::consts::ARCH)
-            .join("c-tracepoint.bpf.o"),
-    )
-    .unwrap();
-    let layout = workdir().join("bpfman-style");
-    bpfman_style_layout(&layout, &object, "execsnoop");
-    let source = format!("oci:{}:execsnoop", layout.display());
+    let source = bpfman_style_execsnoop("bpfman-style");
     let open = workdir().join("open-policy.toml");
     std::fs::write(
         &open,

@@ -5,7 +5,7 @@
 //! image under a policy that requires one — before anything loads.
 
 use super::registry::{Registry, home};
-use super::runtime::{bpfman_style_layout, nothing_left, runtime, start};
+use super::runtime::{bpfman_style_execsnoop, nothing_left, runtime, start};
 use super::support::*;
 
 pub(super) const PASSWORD: &str = "correct horse";
@@ -281,16 +281,7 @@ fn runtime_runs_what_cosign_signs_and_refuses_the_rest() {
     }
     let reg = Registry::start("cosigned", None, false);
     let home = home("cosigned");
-    let dir = c_project("tracepoint");
-    let object = std::fs::read(
-        dir.join("target/ebpf")
-            .join(std::env::consts::ARCH)
-            .join("c-tracepoint.bpf.o"),
-    )
-    .unwrap();
-    let layout = workdir().join("cosigned-layout");
-    bpfman_style_layout(&layout, &object, "execsnoop");
-    let source = format!("oci:{}:execsnoop", layout.display());
+    let source = bpfman_style_execsnoop("cosigned-layout");
     let signed = format!("{}/foreign/execsnoop:1", reg.host());
     let unsigned = format!("{}/foreign/unsigned:1", reg.host());
     let other_digest = format!("{}/foreign/docker:1", reg.host());
