@@ -492,17 +492,14 @@ impl Layout {
                 self.reachable(d, &mut images)?;
             }
         }
-        let signed = |tag: &str| {
-            let hex = tag.trim_start_matches("sha256-").trim_end_matches(".sig");
-            images.contains(&format!("sha256:{hex}"))
+        // A tag stays unless it holds the signatures of no image here.
+        let keep = |d: &&Descriptor| {
+            ref_name(d)
+                .and_then(crate::sign::signed_digest)
+                .is_none_or(|signed| images.contains(&signed.to_string()))
         };
         let before = index.manifests().len();
-        let kept: Vec<Descriptor> = index
-            .manifests()
-            .iter()
-            .filter(|d| ref_name(d).is_none_or(|t| !crate::sign::is_signature_tag(t) || signed(t)))
-            .cloned()
-            .collect();
+        let kept: Vec<Descriptor> = index.manifests().iter().filter(keep).cloned().collect();
         if kept.len() != before {
             index.set_manifests(kept);
             self.write_index(&index)?;

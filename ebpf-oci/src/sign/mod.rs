@@ -75,11 +75,18 @@ pub fn tag_for(digest: &Digest) -> String {
     format!("{}-{}.sig", digest.algorithm().as_ref(), digest.digest())
 }
 
-/// Whether a store tag holds signatures rather than an image.
-pub fn is_signature_tag(tag: &str) -> bool {
+/// The digest a signature tag holds signatures of: the inverse of
+/// [`tag_for`]; `None` for any other tag.
+pub fn signed_digest(tag: &str) -> Option<Digest> {
     tag.strip_prefix("sha256-")
         .and_then(|t| t.strip_suffix(".sig"))
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(|h| format!("sha256:{h}").parse().ok())
+}
+
+/// Whether a store tag holds signatures rather than an image.
+pub fn is_signature_tag(tag: &str) -> bool {
+    signed_digest(tag).is_some()
 }
 
 /// The simple-signing payload (containers/image's format, as cosign writes
@@ -422,13 +429,10 @@ pub fn tags_of(layout: &Layout, desc: &Descriptor) -> Result<Vec<(String, Descri
 /// Copies the signatures of the image `desc` from `from` into `to`.
 pub fn copy(from: &Layout, to: &Layout, desc: &Descriptor) -> Result<usize, SignError> {
     let mut copied = 0;
-    for (tag, _) in tags_of(from, desc)? {
-        let digest: Digest = format!(
-            "sha256:{}",
-            tag.trim_start_matches("sha256-").trim_end_matches(".sig")
-        )
-        .parse()
-        .expect("a signature tag names a digest");
+    for digest in tags_of(from, desc)?
+        .iter()
+        .filter_map(|(tag, _)| signed_digest(tag))
+    {
         copied += add(to, &digest, &read(from, &digest)?)?;
     }
     Ok(copied)
@@ -462,6 +466,7 @@ mod tests {
             format!("sha256-{}.sig", digest(1).digest())
         );
         assert!(is_signature_tag(&tag_for(&digest(1))));
+        assert_eq!(signed_digest(&tag_for(&digest(1))), Some(digest(1)));
         assert!(!is_signature_tag("sha256-abc.sig") && !is_signature_tag("xdp:1.0"));
     }
 
