@@ -116,7 +116,8 @@ impl PrivateKey {
         PrivateKey::from_pkcs8(doc.as_ref()).map_err(|_| SignError::Random)
     }
 
-    fn from_pkcs8(der: &[u8]) -> Result<PrivateKey, String> {
+    /// A key from PKCS#8 DER (ECDSA P-256).
+    pub fn from_pkcs8(der: &[u8]) -> Result<PrivateKey, String> {
         let pair = EcdsaKeyPair::from_pkcs8(
             &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
             der,

@@ -9,7 +9,10 @@
 //! signature checks out under a key the policy trusts.
 
 pub mod key;
+pub mod keyless;
 pub mod policy;
+#[cfg(any(test, feature = "test-pki"))]
+pub mod testing;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -191,6 +194,23 @@ impl Signature {
         Ok(claim)
     }
 
+    /// Whether this is `signer`'s keyless signature of one of `digests`;
+    /// returns the identity it verifies as.
+    pub fn verify_keyless(
+        &self,
+        signer: &keyless::Signer,
+        digests: &[String],
+    ) -> Result<String, Mismatch> {
+        keyless::verify(self, signer).map_err(Mismatch::Keyless)?;
+        let claim = self.claim().map_err(Mismatch::Payload)?;
+        if !digests.contains(&claim.digest) {
+            return Err(Mismatch::OtherDigest(claim.digest));
+        }
+        Ok(keyless::certificate_claim(self)
+            .and_then(|c| c.identities.into_iter().find(|i| signer.matches(i)))
+            .unwrap_or_else(|| signer.identity.clone()))
+    }
+
     /// The layer annotations of this signature.
     fn layer_annotations(&self) -> HashMap<String, String> {
         let mut a = self.annotations.clone();
@@ -206,6 +226,18 @@ pub enum Mismatch {
     OtherKey,
     Payload(String),
     OtherDigest(String),
+    Keyless(keyless::KeylessMismatch),
+}
+
+impl Mismatch {
+    /// How much a reason tells (a refusal names the most telling one):
+    /// "not this key" and "not keyless" say least.
+    fn rank(&self) -> u8 {
+        match self {
+            Mismatch::OtherKey | Mismatch::Keyless(keyless::KeylessMismatch::NoCertificate) => 0,
+            _ => 1,
+        }
+    }
 }
 
 impl std::fmt::Display for Mismatch {
@@ -217,6 +249,7 @@ impl std::fmt::Display for Mismatch {
             }
             Mismatch::Payload(why) => f.write_str(why),
             Mismatch::OtherDigest(d) => write!(f, "it signs another image ({d})"),
+            Mismatch::Keyless(m) => m.fmt(f),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The trust policy: for each place images come from, what must be true of
 //! an image before it may run — nothing, or a signature by one of these
-//! keys. Read from a TOML file (`/etc/bpf-runtime/policy.toml` for the
+//! keys or keyless signers (an identity vouched for by an OIDC issuer, under
+//! a Sigstore trusted root: see [`super::keyless`]). Read from a TOML file (`/etc/bpf-runtime/policy.toml` for the
 //! runtime); see docs/security.md, "Trust policy".
 //!
 //! ```toml
@@ -14,6 +15,14 @@
 //! keys = ["keys/team.pub"]
 //!
 //! [[scope]]
+//! name = "ghcr.io/acme"              # signed keylessly by acme's workflow
+//! require = "signature"
+//! [[scope.keyless]]
+//! identity = "https://github.com/acme/probes/.github/workflows/publish.yml@refs/heads/main"
+//! issuer = "https://token.actions.githubusercontent.com"
+//! trusted-root = "sigstore/trusted_root.json"
+//!
+//! [[scope]]
 //! name = "local"                     # store names without a registry, files
 //! require = "nothing"
 //! ```
@@ -23,6 +32,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::Descriptor;
 use serde::{Deserialize, Serialize};
 
+use super::keyless::{Signer, TrustedRoot};
 use super::{Mismatch, PublicKey, SignError, Signature, read, signable_digests};
 use crate::Layout;
 
@@ -37,7 +47,7 @@ pub const LOCAL: &str = "local";
 pub enum Require {
     /// Anything may run (signatures are still shown).
     Nothing,
-    /// A valid signature by one of the rule's keys.
+    /// A valid signature by one of the rule's keys or keyless signers.
     Signature,
 }
 
@@ -55,6 +65,8 @@ struct RuleFile {
     require: Require,
     #[serde(default)]
     keys: Vec<PathBuf>,
+    #[serde(default)]
+    keyless: Vec<KeylessFile>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,6 +76,16 @@ struct ScopeFile {
     require: Require,
     #[serde(default)]
     keys: Vec<PathBuf>,
+    #[serde(default)]
+    keyless: Vec<KeylessFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct KeylessFile {
+    identity: String,
+    issuer: String,
+    trusted_root: PathBuf,
 }
 
 /// What one scope requires.
@@ -72,6 +94,29 @@ pub struct Rule {
     pub require: Require,
     /// The trusted keys, with the file each came from.
     pub keys: Vec<(PathBuf, PublicKey)>,
+    /// The trusted keyless signers.
+    pub keyless: Vec<Signer>,
+}
+
+impl Rule {
+    fn nothing() -> Rule {
+        Rule {
+            require: Require::Nothing,
+            keys: Vec::new(),
+            keyless: Vec::new(),
+        }
+    }
+
+    fn trusts_nobody(&self) -> bool {
+        self.keys.is_empty() && self.keyless.is_empty()
+    }
+
+    /// The signers it trusts, as a refusal names them.
+    fn signers(&self) -> Vec<String> {
+        let keys = self.keys.iter().map(|(_, k)| k.id());
+        let keyless = self.keyless.iter().map(|s| format!("keyless {}", s.name()));
+        keys.chain(keyless).collect()
+    }
 }
 
 /// Where an image comes from, as the policy matches it.
@@ -121,9 +166,13 @@ pub struct SignatureInfo {
     /// The image name the payload names (informational: the digest is what
     /// is signed).
     pub docker_reference: String,
-    /// The trusted key it verifies under.
+    /// The trusted key (its id), or the keyless identity, it verifies as.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified_by: Option<String>,
+    /// What its certificate says, for a keyless signature (whether or not
+    /// the policy trusts it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<super::keyless::CertificateClaim>,
     /// Why it does not count.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -139,7 +188,7 @@ pub struct Trust {
     pub require: Require,
     /// Signatures found for the image.
     pub signatures: usize,
-    /// The trusted keys (their ids) that signed it.
+    /// The trusted keys (their ids) and keyless identities that signed it.
     pub signed_by: Vec<String>,
     /// Whether the image may run under this policy.
     pub accepted: bool,
@@ -167,10 +216,7 @@ impl Policy {
     pub fn permissive() -> Policy {
         Policy {
             source: None,
-            default: Rule {
-                require: Require::Nothing,
-                keys: Vec::new(),
-            },
+            default: Rule::nothing(),
             scopes: Vec::new(),
         }
     }
@@ -179,17 +225,13 @@ impl Policy {
     /// registries need a signature (and no key is trusted until one is
     /// configured); images built on this host run.
     pub fn builtin_for_runtime() -> Policy {
-        let nothing = Rule {
-            require: Require::Nothing,
-            keys: Vec::new(),
-        };
         Policy {
             source: None,
             default: Rule {
                 require: Require::Signature,
-                keys: Vec::new(),
+                ..Rule::nothing()
             },
-            scopes: vec![(LOCAL.into(), nothing)],
+            scopes: vec![(LOCAL.into(), Rule::nothing())],
         }
     }
 
@@ -214,10 +256,15 @@ impl Policy {
             )
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        let rule = |require: Require, keys: &[PathBuf]| -> Result<Rule, SignError> {
-            if require == Require::Signature && keys.is_empty() {
+        // Each trusted root is read once, however many signers name it.
+        let mut roots: Vec<(PathBuf, TrustedRoot)> = Vec::new();
+        let mut rule = |require: Require,
+                        keys: &[PathBuf],
+                        keyless: &[KeylessFile]|
+         -> Result<Rule, SignError> {
+            if require == Require::Signature && keys.is_empty() && keyless.is_empty() {
                 return Err(invalid(
-                    "a rule that requires a signature lists no keys".into(),
+                    "a rule that requires a signature lists no keys and no keyless signer".into(),
                 ));
             }
             let keys = keys
@@ -227,14 +274,37 @@ impl Policy {
                     PublicKey::load(&p).map(|key| (p, key))
                 })
                 .collect::<Result<_, _>>()?;
-            Ok(Rule { require, keys })
+            let mut signers = Vec::new();
+            for k in keyless {
+                if k.identity.trim().is_empty() || k.issuer.trim().is_empty() {
+                    return Err(invalid(
+                        "a keyless signer needs an identity and an issuer".into(),
+                    ));
+                }
+                let p = dir.join(&k.trusted_root);
+                let root = match roots.iter().find(|(q, _)| *q == p) {
+                    Some((_, r)) => r.clone(),
+                    None => {
+                        let r = TrustedRoot::load(&p)?;
+                        roots.push((p, r.clone()));
+                        r
+                    }
+                };
+                signers.push(Signer {
+                    identity: k.identity.clone(),
+                    issuer: k.issuer.clone(),
+                    root,
+                });
+            }
+            Ok(Rule {
+                require,
+                keys,
+                keyless: signers,
+            })
         };
         let default = match &file.default {
-            Some(r) => rule(r.require, &r.keys)?,
-            None => Rule {
-                require: Require::Nothing,
-                keys: Vec::new(),
-            },
+            Some(r) => rule(r.require, &r.keys, &r.keyless)?,
+            None => Rule::nothing(),
         };
         let mut scopes = Vec::new();
         for s in &file.scope {
@@ -248,7 +318,7 @@ impl Policy {
             if scopes.iter().any(|(n, _): &(String, Rule)| *n == name) {
                 return Err(invalid(format!("scope `{name}` is listed twice")));
             }
-            scopes.push((name, rule(s.require, &s.keys)?));
+            scopes.push((name, rule(s.require, &s.keys, &s.keyless)?));
         }
         Ok(Policy {
             source: Some(path.into()),
@@ -364,34 +434,44 @@ impl Policy {
                     .map(|c| c.docker_reference.clone())
                     .unwrap_or_default(),
                 verified_by: None,
+                certificate: super::keyless::certificate_claim(s),
                 problem: None,
             };
-            let mut best = None;
-            for (_, key) in &rule.keys {
-                match s.verify(key, &digests) {
-                    Ok(_) => {
-                        info.verified_by = Some(key.id());
-                        if !signed_by.contains(&key.id()) {
-                            signed_by.push(key.id());
-                        }
+            let mut best: Option<Mismatch> = None;
+            let mut judge = |verdict: Result<String, Mismatch>| match verdict {
+                Ok(who) => {
+                    if !signed_by.contains(&who) {
+                        signed_by.push(who.clone());
                     }
-                    // "Another key" is the least telling reason; keep a
-                    // better one if any key gives it.
-                    Err(m) if best.is_none() || m != Mismatch::OtherKey => best = Some(m),
-                    Err(_) => {}
+                    info.verified_by.get_or_insert(who);
                 }
+                // Keep the most telling reason any signer gives.
+                Err(m) => {
+                    if best.as_ref().is_none_or(|b| m.rank() > b.rank()) {
+                        best = Some(m);
+                    }
+                }
+            };
+            for (_, key) in &rule.keys {
+                judge(s.verify(key, &digests).map(|_| key.id()));
+            }
+            for signer in &rule.keyless {
+                judge(s.verify_keyless(signer, &digests));
             }
             if info.verified_by.is_none() {
                 let m = best.unwrap_or(match claim {
                     Err(why) => Mismatch::Payload(why),
                     Ok(_) => Mismatch::OtherKey,
                 });
-                info.problem = Some(if rule.keys.is_empty() {
-                    "no key is trusted for this scope".into()
+                info.problem = Some(if rule.trusts_nobody() {
+                    "no signer is trusted for this scope".into()
                 } else {
                     m.to_string()
                 });
-                if first_mismatch.is_none() || m != Mismatch::OtherKey {
+                if first_mismatch
+                    .as_ref()
+                    .is_none_or(|f: &Mismatch| m.rank() > f.rank())
+                {
                     first_mismatch = Some(m);
                 }
             }
@@ -407,32 +487,31 @@ impl Policy {
             skipped: false,
         };
         let refusal = (!trust.accepted).then(|| {
-            let wanted = if rule.keys.is_empty() {
+            let wanted = if rule.trusts_nobody() {
                 format!(
-                    "a signature, and the {} policy trusts no key for scope `{scope}`",
+                    "a signature, and the {} policy trusts no signer for scope `{scope}`",
                     self.name()
                 )
             } else {
-                let ids: Vec<String> = rule.keys.iter().map(|(_, k)| k.id()).collect();
                 format!(
                     "a signature by {} (policy {}, scope `{scope}`)",
-                    ids.join(" or "),
+                    rule.signers().join(" or "),
                     self.name()
                 )
             };
             let found = match (signatures.len(), &first_mismatch) {
                 (0, _) => "it has none".to_string(),
-                (n, Some(m)) if !rule.keys.is_empty() => {
+                (n, Some(m)) if !rule.trusts_nobody() => {
                     format!("of its {n} signature(s) none counts: {m}")
                 }
                 (n, _) => format!("it has {n} signature(s) by keys not trusted"),
             };
             let fix = if self.source.is_none() {
                 format!(
-                    "trust its signer's key in {SYSTEM_POLICY} (docs/security.md, \"Trust policy\"), or pass --insecure-skip-verify for development"
+                    "trust its signer in {SYSTEM_POLICY} (docs/security.md, \"Trust policy\"), or pass --insecure-skip-verify for development"
                 )
             } else {
-                "sign it with `cargo ebpf sign` or `cosign sign` by a trusted key, or trust its signer's key in the policy".into()
+                "sign it with `cargo ebpf sign` or `cosign sign` as a trusted signer, or trust its signer in the policy".into()
             };
             format!("the policy requires {wanted}; {found}; {fix}")
         });
@@ -472,6 +551,7 @@ impl Policy {
 mod tests {
     use super::*;
     use crate::sign::PrivateKey;
+    use oci_spec::image::MediaType as MediaTypeOf;
 
     fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
         let p = dir.join(name);
@@ -563,6 +643,88 @@ require = "nothing"
         assert_eq!(
             p.rule_for(Subject::Registry("ghcr.io/x/y")).1.require,
             Require::Signature
+        );
+    }
+
+    #[test]
+    fn a_keyless_scope_accepts_its_identity_and_refuses_others_in_one_line() {
+        use crate::sign::testing::{Fault, TestSigstore};
+        const ID: &str =
+            "https://github.com/acme/probes/.github/workflows/publish.yml@refs/heads/main";
+        const ISSUER: &str = "https://token.actions.githubusercontent.com";
+        let dir = tempfile::tempdir().unwrap();
+        let sigstore = TestSigstore::new();
+        write(dir.path(), "root.json", &sigstore.trusted_root_json());
+        let p = write(
+            dir.path(),
+            "policy.toml",
+            &format!(
+                "[[scope]]\nname = \"r.io/acme\"\nrequire = \"signature\"\n\
+                 [[scope.keyless]]\nidentity = {ID:?}\nissuer = {ISSUER:?}\ntrusted-root = \"root.json\"\n"
+            ),
+        );
+        let policy = Policy::load(&p).unwrap();
+        let layout = Layout::open_or_create(dir.path().join("store")).unwrap();
+        let subject = Subject::Registry("r.io/acme/probe");
+        let image = |n: u8| {
+            layout
+                .put_json(MediaTypeOf::ImageManifest, &serde_json::json!({"n": n}))
+                .unwrap()
+        };
+        let sign = |desc: &Descriptor, identity: &str| {
+            let sig = sigstore.sign(
+                desc.digest(),
+                "r.io/acme/probe:1",
+                identity,
+                ISSUER,
+                Fault::None,
+            );
+            crate::sign::add(&layout, desc.digest(), &[sig]).unwrap();
+        };
+
+        let good = image(1);
+        sign(&good, ID);
+        let t = policy
+            .judge("r.io/acme/probe:1", subject, &layout, &good)
+            .unwrap();
+        assert_eq!(t.signed_by, vec![ID.to_string()]);
+        assert_eq!(t.summary(), format!("signed by {ID}"));
+        let a = policy.assess(subject, &layout, &good).unwrap();
+        assert_eq!(
+            a.signatures[0]
+                .certificate
+                .as_ref()
+                .unwrap()
+                .issuer
+                .as_deref(),
+            Some(ISSUER)
+        );
+
+        let stranger = image(2);
+        sign(
+            &stranger,
+            "https://github.com/evil/fork/.github/workflows/publish.yml@refs/heads/main",
+        );
+        let e = policy
+            .judge("r.io/acme/probe:2", subject, &layout, &stranger)
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains('\n'), "{e}");
+        assert!(
+            e.starts_with("refused r.io/acme/probe:2: the policy requires a signature by keyless"),
+            "{e}"
+        );
+        assert!(
+            e.contains("its certificate is for https://github.com/evil/fork"),
+            "{e}"
+        );
+
+        // A policy naming a trusted root that is not one is refused whole.
+        write(dir.path(), "root.json", "{}");
+        let e = Policy::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("root.json") && e.contains("not a Sigstore trusted root"),
+            "{e}"
         );
     }
 }
