@@ -37,7 +37,7 @@ pub fn sign(e: &SignError) -> i32 {
     use SignError::*;
     match e {
         Refused { .. } => REFUSED,
-        Key { .. } | WrongPassword { .. } | Exists(_) | Policy { .. } => USAGE,
+        Key { .. } | TrustedRoot { .. } | WrongPassword { .. } | Exists(_) | Policy { .. } => USAGE,
         Store(s) => store(s),
         _ => FAILURE,
     }

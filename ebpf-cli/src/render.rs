@@ -80,13 +80,25 @@ fn inspection_text(i: &Inspection) -> String {
     );
     for sig in &i.signatures {
         let judged = match (&sig.verified_by, &sig.problem) {
-            (Some(k), _) => format!("verified by {k}"),
+            (Some(k), _) => format!("verified as {k}"),
             (None, Some(p)) => format!("not counted: {p}"),
             (None, None) => String::new(),
         };
+        let kind = match &sig.certificate {
+            Some(c) => format!(
+                "keyless {} (issuer {})",
+                if c.identities.is_empty() {
+                    "-".into()
+                } else {
+                    c.identities.join(", ")
+                },
+                c.issuer.as_deref().unwrap_or("-")
+            ),
+            None => "key".into(),
+        };
         let _ = writeln!(
             s,
-            "  {:<12} {} {}  {judged}",
+            "  {:<12} {} {}  {kind}  {judged}",
             "signature",
             short_digest(&sig.digest),
             sig.docker_reference

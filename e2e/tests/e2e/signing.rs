@@ -347,10 +347,10 @@ fn runtime_runs_what_cosign_signs_and_refuses_the_rest() {
     let _guard = kernel_lock();
 
     // No policy written: root's built-in one wants a signature from a
-    // registry and trusts no key yet.
+    // registry and trusts no signer yet.
     let e = fails(&run(&signed, &fresh("cosigned-none"), None), 5);
     assert!(
-        e.contains("trusts no key") && e.contains("/etc/bpf-runtime/policy.toml"),
+        e.contains("trusts no signer") && e.contains("/etc/bpf-runtime/policy.toml"),
         "{e}"
     );
     // Signed, but by a key the policy does not trust.
@@ -522,4 +522,325 @@ fn tamper_payload(store: &Path, digest: &str) {
     entry["digest"] = manifest_digest.into();
     entry["size"] = bytes.len().into();
     std::fs::write(&index_path, serde_json::to_vec(&index).unwrap()).unwrap();
+}
+
+const WORKFLOW: &str =
+    "https://github.com/acme/probes/.github/workflows/publish.yml@refs/heads/main";
+const GITHUB: &str = "https://token.actions.githubusercontent.com";
+
+/// Signs `repository@digest` in the registry keylessly under `sigstore` as
+/// `identity` vouched for by `issuer` — the signature manifest cosign would
+/// push from a workflow, made offline and copied up by skopeo.
+fn keyless_sign(
+    sigstore: &ebpf_oci::sign::testing::TestSigstore,
+    repository: &str,
+    digest: &str,
+    identity: &str,
+    issuer: &str,
+    fault: ebpf_oci::sign::testing::Fault,
+) {
+    let d: oci_spec::image::Digest = digest.parse().unwrap();
+    let dir = workdir()
+        .join("keyless-signatures")
+        .join(repository.replace(['/', ':'], "_"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let layout = ebpf_oci::Layout::open_or_create(&dir).unwrap();
+    let sig = sigstore.sign(&d, repository, identity, issuer, fault);
+    ebpf_oci::sign::add(&layout, &d, &[sig]).unwrap();
+    let tag = ebpf_oci::sign::tag_for(&d);
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:{tag}", dir.display()),
+        &format!("docker://{repository}:{tag}"),
+    ]);
+}
+
+/// A policy in `dir` requiring, for `scope`, a keyless signature by
+/// `identity` from `issuer` under the trusted root `root`.
+fn keyless_policy(
+    dir: &Path,
+    name: &str,
+    scope: &str,
+    identity: &str,
+    issuer: &str,
+    root: &Path,
+) -> PathBuf {
+    let text = format!(
+        "[[scope]]\nname = {scope:?}\nrequire = \"signature\"\n\n[[scope.keyless]]\nidentity = {identity:?}\nissuer = {issuer:?}\ntrusted-root = {:?}\n",
+        root.display().to_string()
+    );
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Keyless signatures (a workflow's identity, as `cosign sign` makes them
+/// in GitHub Actions) under a test Sigstore: the real cosign verifies them
+/// offline with the same roots; cargo-ebpf's inspect accepts exactly the
+/// policy's identity and issuer, and says who signed.
+#[test]
+fn keyless_signatures_verify_offline_for_their_identity_and_cosign_agrees() {
+    use ebpf_oci::sign::testing::{Fault, TestSigstore};
+    let reg = Registry::start("keyless", None, false);
+    let home = home("keyless");
+    let sigstore = TestSigstore::new();
+    let root = home.join("trusted_root.json");
+    std::fs::write(&root, sigstore.trusted_root_json()).unwrap();
+    std::fs::write(home.join("fulcio.pem"), sigstore.ca_pem()).unwrap();
+    std::fs::write(home.join("rekor.pub"), sigstore.rekor_public_pem()).unwrap();
+    let image = format!("{}/acme/execsnoop:1", reg.host());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        &bpfman_style_execsnoop("keyless-layout"),
+        &format!("docker://{image}"),
+    ]);
+    let digest = manifest_digest(&image);
+    let repository = format!("{}/acme/execsnoop", reg.host());
+    keyless_sign(
+        &sigstore,
+        &repository,
+        &digest,
+        WORKFLOW,
+        GITHUB,
+        Fault::None,
+    );
+
+    // The real cosign, offline, with this Sigstore's CA and log key.
+    let verify = |identity: &str| {
+        Command::new("cosign")
+            .args([
+                "verify",
+                "--offline",
+                "--insecure-ignore-sct",
+                "--allow-http-registry",
+                "--ca-roots",
+                "fulcio.pem",
+                "--certificate-identity",
+                identity,
+                "--certificate-oidc-issuer",
+                GITHUB,
+                &image,
+            ])
+            .env("SIGSTORE_REKOR_PUBLIC_KEY", home.join("rekor.pub"))
+            .env("HOME", &home)
+            .env("DOCKER_CONFIG", home.join("docker"))
+            .env("SIGSTORE_NO_CACHE", "1")
+            .env("TUF_ROOT", home.join("tuf"))
+            .current_dir(&home)
+            .output()
+            .unwrap()
+    };
+    let out = ok(&verify(WORKFLOW));
+    assert!(out.contains(&digest), "{out}");
+    let fork = "https://github.com/evil/probes/.github/workflows/publish.yml@refs/heads/main";
+    let refused = verify(fork);
+    assert!(!refused.status.success(), "{}", text(&refused.stdout));
+
+    // cargo-ebpf pulls it with its signature and judges it as the policy says.
+    let store = workdir().join("stores/keyless");
+    let _ = std::fs::remove_dir_all(&store);
+    let s = store.to_str().unwrap();
+    ok(&ebpf(&home, &["pull", &image, "--store", s], PASSWORD));
+    let scope = format!("{}/acme", reg.host());
+    let inspect = |policy: &Path, json_out: bool| {
+        let p = policy.to_str().unwrap();
+        let mut args = vec!["inspect", image.as_str(), "--store", s, "--policy", p];
+        if json_out {
+            args.push("--json");
+        }
+        ebpf(&home, &args, PASSWORD)
+    };
+    let trusted = keyless_policy(&home, "keyless.toml", &scope, WORKFLOW, GITHUB, &root);
+    let i = json(&ok(&inspect(&trusted, true)));
+    assert_eq!(i["trust"]["accepted"], true, "{i}");
+    assert_eq!(i["trust"]["signed_by"][0], WORKFLOW, "{i}");
+    assert_eq!(i["signatures"][0]["certificate"]["issuer"], GITHUB, "{i}");
+    let human = ok(&inspect(&trusted, false));
+    assert!(
+        human.contains(&format!("accepted: signed by {WORKFLOW}")),
+        "{human}"
+    );
+    assert!(
+        human.contains(&format!("keyless {WORKFLOW} (issuer {GITHUB})")),
+        "{human}"
+    );
+    // Any workflow of the repository, on main: a glob.
+    let any = keyless_policy(
+        &home,
+        "any-workflow.toml",
+        &scope,
+        "https://github.com/acme/probes/.github/workflows/*@refs/heads/main",
+        GITHUB,
+        &root,
+    );
+    assert_eq!(json(&ok(&inspect(&any, true)))["trust"]["accepted"], true);
+    // Another identity, another issuer, another Sigstore: refused, and why.
+    for (policy, why) in [
+        (
+            keyless_policy(&home, "fork.toml", &scope, fork, GITHUB, &root),
+            format!("its certificate is for {WORKFLOW}"),
+        ),
+        (
+            keyless_policy(
+                &home,
+                "google.toml",
+                &scope,
+                WORKFLOW,
+                "https://accounts.google.com",
+                &root,
+            ),
+            format!("its identity was vouched for by {GITHUB}"),
+        ),
+        (
+            {
+                let other = home.join("other_root.json");
+                std::fs::write(&other, TestSigstore::new().trusted_root_json()).unwrap();
+                keyless_policy(&home, "other.toml", &scope, WORKFLOW, GITHUB, &other)
+            },
+            "from a log the trusted root does not list".to_string(),
+        ),
+    ] {
+        let i = json(&ok(&inspect(&policy, true)));
+        assert_eq!(i["trust"]["accepted"], false, "{i}");
+        let problem = i["signatures"][0]["problem"].as_str().unwrap();
+        assert!(problem.contains(&why), "{problem}");
+    }
+}
+
+/// The runtime runs a keylessly signed image for the policy's identity, and
+/// refuses — before loading anything — another identity's, another
+/// issuer's, and one without a transparency-log entry.
+#[test]
+fn runtime_runs_keyless_signed_images_for_their_identity_only() {
+    if !privileged("runtime_runs_keyless_signed_images_for_their_identity_only") {
+        return;
+    }
+    use ebpf_oci::sign::testing::{Fault, TestSigstore};
+    let reg = Registry::start("keyless-run", None, false);
+    let home = home("keyless-run");
+    let sigstore = TestSigstore::new();
+    let root = home.join("trusted_root.json");
+    std::fs::write(&root, sigstore.trusted_root_json()).unwrap();
+    let source = bpfman_style_execsnoop("keyless-run-layout");
+    let mut images = Vec::new();
+    for (repo, identity, fault) in [
+        ("acme/good", WORKFLOW, Fault::None),
+        (
+            "acme/forked",
+            "https://github.com/evil/probes/.github/workflows/publish.yml@refs/heads/main",
+            Fault::None,
+        ),
+        ("acme/unlogged", WORKFLOW, Fault::NoBundle),
+    ] {
+        let image = format!("{}/{repo}:1", reg.host());
+        skopeo(&[
+            "copy",
+            "--dest-tls-verify=false",
+            &source,
+            &format!("docker://{image}"),
+        ]);
+        let digest = manifest_digest(&image);
+        keyless_sign(
+            &sigstore,
+            &format!("{}/{repo}", reg.host()),
+            &digest,
+            identity,
+            GITHUB,
+            fault,
+        );
+        images.push(image);
+    }
+    let scope = format!("{}/acme", reg.host());
+    let policy = keyless_policy(&home, "keyless.toml", &scope, WORKFLOW, GITHUB, &root);
+    let other_issuer = keyless_policy(
+        &home,
+        "gitlab.toml",
+        &scope,
+        WORKFLOW,
+        "https://gitlab.com",
+        &root,
+    );
+    let run = |image: &str, policy: &Path, store: &str| {
+        let d = workdir().join("stores").join(store);
+        let _ = std::fs::remove_dir_all(&d);
+        runtime(
+            &[
+                "run",
+                image,
+                "--store",
+                d.to_str().unwrap(),
+                "--json",
+                "--duration",
+                "1s",
+                "--policy",
+                policy.to_str().unwrap(),
+            ],
+            &[],
+        )
+    };
+    let _guard = kernel_lock();
+    for (image, policy, store, why) in [
+        (
+            &images[1],
+            &policy,
+            "keyless-forked",
+            "its certificate is for https://github.com/evil/probes",
+        ),
+        (
+            &images[2],
+            &policy,
+            "keyless-unlogged",
+            "it has no transparency-log entry",
+        ),
+        (
+            &images[0],
+            &other_issuer,
+            "keyless-issuer",
+            "its identity was vouched for by https://token.actions.githubusercontent.com",
+        ),
+    ] {
+        let e = fails(&run(image, policy, store), 5);
+        assert!(
+            e.starts_with(&format!("error: refused {image}"))
+                || e.contains(&format!("refused {image}")),
+            "{e}"
+        );
+        assert!(
+            e.contains(why) && e.contains(&format!("keyless {WORKFLOW}")),
+            "{e}"
+        );
+        assert_eq!(e.trim().lines().count(), 1, "{e}");
+    }
+    nothing_left(&["handle_exec"]);
+
+    let store = workdir().join("stores/keyless-good");
+    let _ = std::fs::remove_dir_all(&store);
+    let child = start(&[
+        "run",
+        &images[0],
+        "--store",
+        store.to_str().unwrap(),
+        "--json",
+        "--duration",
+        "3s",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    for _ in 0..3 {
+        Command::new("/bin/true").status().unwrap();
+    }
+    let (status, stdout, stderr) = child.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .map(json)
+            .filter(|l| l["event"]["filename"] == "/bin/true")
+            .count()
+            >= 3,
+        "{stdout}"
+    );
+    nothing_left(&["handle_exec"]);
 }

@@ -176,7 +176,7 @@ impl TrustedRoot {
                 path: path.into(),
                 source: e,
             })?;
-        TrustedRoot::from_json(&bytes, path).map_err(|why| SignError::Key {
+        TrustedRoot::from_json(&bytes, path).map_err(|why| SignError::TrustedRoot {
             path: path.into(),
             why,
         })
@@ -309,15 +309,19 @@ impl std::fmt::Display for KeylessMismatch {
             KeylessMismatch::Untrusted(why) => {
                 write!(f, "its certificate is not from a trusted CA ({why})")
             }
-            KeylessMismatch::Identity(found) => write!(
-                f,
-                "its certificate is for {}",
+            KeylessMismatch::Identity(found) => {
+                // A hostile certificate may name thousands: the first few.
+                let shown: Vec<&str> = found.iter().take(3).map(String::as_str).collect();
+                let more = match found.len().saturating_sub(3) {
+                    0 => String::new(),
+                    n => format!(" and {n} more"),
+                };
                 if found.is_empty() {
-                    "no identity".into()
+                    write!(f, "its certificate names no identity")
                 } else {
-                    found.join(", ")
+                    write!(f, "its certificate is for {}{more}", shown.join(", "))
                 }
-            ),
+            }
             KeylessMismatch::Issuer(found) => write!(
                 f,
                 "its identity was vouched for by {}",

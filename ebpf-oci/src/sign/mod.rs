@@ -57,6 +57,8 @@ pub enum SignError {
     },
     #[error("key {} cannot be used: {why}", path.display())]
     Key { path: PathBuf, why: String },
+    #[error("trusted root {} cannot be used: {why}", path.display())]
+    TrustedRoot { path: PathBuf, why: String },
     #[error("the password does not open the key {} (set {} or type the one it was made with)", path.display(), key::PASSWORD_ENV)]
     WrongPassword { path: PathBuf },
     #[error("{} exists; choose another --output prefix or remove it first", .0.display())]
