@@ -844,3 +844,73 @@ fn runtime_runs_keyless_signed_images_for_their_identity_only() {
     );
     nothing_left(&["handle_exec"]);
 }
+
+/// The generated GitHub workflow signs keylessly as
+/// `https://github.com/$GITHUB_WORKFLOW_REF`, and the policy snippet it
+/// documents trusts exactly its tag runs: not a branch run, not another
+/// repository's, not another issuer's.
+#[test]
+fn the_generated_workflow_signs_as_the_identity_its_policy_snippet_trusts() {
+    use ebpf_oci::sign::keyless::{KeylessMismatch, Signer, verify};
+    use ebpf_oci::sign::testing::{Fault, TestSigstore};
+    let dir = c_project("tracepoint");
+    let wf = std::fs::read_to_string(dir.join(".github/workflows/ebpf.yml")).unwrap();
+    for needed in [
+        "id-token: write",
+        "cosign-release: v2.6.5",
+        "cosign sign --yes --recursive \"$REGISTRY/c-tracepoint@$digest\"",
+        "https://github.com/$GITHUB_WORKFLOW_REF",
+    ] {
+        assert!(wf.contains(needed), "{needed} not in\n{wf}");
+    }
+    let field = |k: &str| {
+        wf.lines()
+            .find_map(|l| {
+                l.trim_start_matches('#')
+                    .trim()
+                    .strip_prefix(&format!("{k} = "))
+            })
+            .map(|v| v.trim_matches('"').to_string())
+            .unwrap_or_else(|| panic!("no {k} in the workflow's policy snippet"))
+    };
+    let sigstore = TestSigstore::new();
+    let signer = Signer {
+        identity: field("identity").replace("OWNER/REPO", "acme/probes"),
+        issuer: field("issuer"),
+        root: sigstore.trusted_root(),
+    };
+    assert_eq!(signer.issuer, GITHUB);
+    let d = ebpf_oci::layout::sha256_digest(b"a manifest");
+    let run = |identity: &str, issuer: &str| {
+        verify(
+            &sigstore.sign(
+                &d,
+                "ghcr.io/acme/c-tracepoint:1.2.0",
+                identity,
+                issuer,
+                Fault::None,
+            ),
+            &signer,
+        )
+    };
+    // What GITHUB_WORKFLOW_REF is in a tag run of this workflow.
+    let tag_run = "https://github.com/acme/probes/.github/workflows/ebpf.yml@refs/tags/v1.2.0";
+    run(tag_run, GITHUB).unwrap();
+    for identity in [
+        "https://github.com/acme/probes/.github/workflows/ebpf.yml@refs/heads/main",
+        "https://github.com/evil/probes/.github/workflows/ebpf.yml@refs/tags/v1.2.0",
+        "https://github.com/acme/probes/.github/workflows/other.yml@refs/tags/v1.2.0",
+    ] {
+        assert!(
+            matches!(run(identity, GITHUB), Err(KeylessMismatch::Identity(_))),
+            "{identity}"
+        );
+    }
+    assert!(matches!(
+        run(tag_run, "https://gitlab.com"),
+        Err(KeylessMismatch::Issuer(_))
+    ));
+    // Gitee Go has no OIDC identity to give: its pipeline signs with a key.
+    let gitee = std::fs::read_to_string(dir.join(".workflow/ebpf.yml")).unwrap();
+    assert!(gitee.contains("--sign --key"), "{gitee}");
+}
