@@ -7,7 +7,8 @@ a real image, as .ci/run does through ci/test.sh.
 The seeds: a C xdp project made with the cargo-ebpf built by the tests,
 packaged without user space (so inputs stay small): its oci-archive
 (`archive`), its manifest, config and layer (`image`), its metadata
-(`metadata`) and its bytecode (`object`). A crash, a timeout or memory over
+(`metadata`), its bytecode (`object`) and a signature of it (`signature`);
+a keyless signature with its trusted root comes from fuzz/seeds/keyless/. A crash, a timeout or memory over
 the limit fails the run and leaves the input in target/fuzz/artifacts/.
 libFuzzer needs no nightly: RUSTC_BOOTSTRAP=1 lets the stable compiler take
 cargo-fuzz's flags, and no sanitizer is used (-s none).
@@ -24,7 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "target" / "fuzz"
-TARGETS = ["object", "image", "archive", "metadata", "signature"]
+TARGETS = ["object", "image", "archive", "metadata", "signature", "keyless"]
 
 
 def run(cmd, **kw):
@@ -87,6 +88,11 @@ def seeds(corpus: Path):
         sig_manifest = blob(store, sig["digest"])
         payload = blob(store, json.loads(sig_manifest)["layers"][0]["digest"])
         put("signature", len(sig_manifest).to_bytes(4, "little") + sig_manifest + payload)
+    # Seeds that need a test Sigstore (a keyless signature and the root it
+    # verifies under) are kept in the tree: fuzz/seeds/TARGET/.
+    for t in TARGETS:
+        for seed in (ROOT / "fuzz" / "seeds" / t).glob("*"):
+            shutil.copy(seed, corpus / t / seed.name)
 
 
 def main():

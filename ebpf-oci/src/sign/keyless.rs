@@ -752,4 +752,26 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("no certificate authority"), "{e}");
     }
+
+    /// Writes the seed of the `keyless` fuzz target (a coherent trusted
+    /// root and keyless signature) to `$KEYLESS_FUZZ_SEED`:
+    /// `KEYLESS_FUZZ_SEED=fuzz/seeds/keyless/signed cargo test -p ebpf-oci --lib keyless_fuzz_seed -- --ignored`.
+    #[test]
+    #[ignore]
+    fn keyless_fuzz_seed() {
+        let out = std::env::var("KEYLESS_FUZZ_SEED").expect("KEYLESS_FUZZ_SEED names the file");
+        let s = TestSigstore::new();
+        let sig = s.sign(&digest(), "ghcr.io/acme/probe:1", ID, ISSUER, Fault::None);
+        let root = s.trusted_root_json().into_bytes();
+        let mut annotations = sig.annotations.clone();
+        annotations.insert(crate::sign::SIGNATURE_ANNOTATION.into(), sig.signature.clone());
+        let annotations = serde_json::to_vec(&annotations).unwrap();
+        let mut seed = Vec::new();
+        for part in [&root, &annotations] {
+            seed.extend((part.len() as u32).to_le_bytes());
+            seed.extend(part);
+        }
+        seed.extend(&sig.payload);
+        std::fs::write(out, seed).unwrap();
+    }
 }
