@@ -261,6 +261,44 @@ fn cosign_verifies_what_cargo_ebpf_signs_and_signs_with_its_keys() {
     ok(&ebpf(&home, &["rmi", &target, "--store", f], PASSWORD));
     let index = std::fs::read_to_string(fresh.join("index.json")).unwrap();
     assert!(!index.contains(".sig"), "{index}");
+
+    // An image only the registry has is signed there, nothing pulled, and
+    // cosign verifies that signature too.
+    let remote_only = format!("{}/team/copied:1", reg.host());
+    skopeo(&[
+        "copy",
+        "--src-tls-verify=false",
+        "--dest-tls-verify=false",
+        &format!("docker://{target}"),
+        &format!("docker://{remote_only}"),
+    ]);
+    let empty = workdir().join("stores/signing-empty");
+    let _ = std::fs::remove_dir_all(&empty);
+    let signed = ok(&ebpf(
+        &home,
+        &[
+            "sign",
+            &remote_only,
+            "--key",
+            key.to_str().unwrap(),
+            "--store",
+            empty.to_str().unwrap(),
+        ],
+        PASSWORD,
+    ));
+    assert_eq!(signed.trim(), digest, "{signed}");
+    assert!(!empty.join("index.json").exists(), "sign pulled the image");
+    ok(&cosign(
+        &home,
+        &[
+            "verify",
+            "--key",
+            public.to_str().unwrap(),
+            "--insecure-ignore-tlog=true",
+            "--allow-http-registry",
+            &remote_only,
+        ],
+    ));
 }
 
 /// The digest of a registry manifest, as skopeo reads it.

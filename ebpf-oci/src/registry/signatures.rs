@@ -112,17 +112,29 @@ impl Session {
         progress: Arc<dyn Progress>,
     ) -> Result<usize> {
         let digests = sign::digests_to_sign(layout, desc).map_err(sign_error)?;
+        self.push_signatures_of(layout, &digests, target, progress)
+    }
+
+    /// The signature manifests of `digests` in `layout`, merged with the
+    /// registry's and pushed to `target`'s repository.
+    fn push_signatures_of(
+        &self,
+        layout: &Layout,
+        digests: &[Digest],
+        target: &Reference,
+        progress: Arc<dyn Progress>,
+    ) -> Result<usize> {
         let mut pushed = 0;
         for d in digests {
-            let local = sign::read(layout, &d).map_err(sign_error)?;
+            let local = sign::read(layout, d).map_err(sign_error)?;
             if local.is_empty() {
                 continue;
             }
             let remote = self
                 .runtime
-                .block_on(self.bounded(target, self.fetch_signatures(target, &d)))?;
-            sign::add(layout, &d, &remote).map_err(sign_error)?;
-            let tag = sign::tag_for(&d);
+                .block_on(self.bounded(target, self.fetch_signatures(target, d)))?;
+            sign::add(layout, d, &remote).map_err(sign_error)?;
+            let tag = sign::tag_for(d);
             let sig_desc = layout.resolve(&tag)?;
             let dest = Reference::with_tag(
                 target.registry().to_string(),
@@ -133,6 +145,58 @@ impl Session {
             pushed += 1;
         }
         Ok(pushed)
+    }
+
+    /// Signs the image `target` names in the registry, without pulling it:
+    /// its manifest (bounded, and checked against the digest the reference
+    /// gives) is what is signed — an index and each manifest it lists —
+    /// and the signatures go up beside those the registry has. Returns the
+    /// digests signed.
+    pub fn sign_remote(
+        &self,
+        target: &Reference,
+        key: &sign::PrivateKey,
+        progress: Arc<dyn Progress>,
+    ) -> Result<Vec<Digest>> {
+        let whole = target.whole();
+        let (bytes, _) = self.runtime.block_on(self.bounded(target, async {
+            self.retry(|| self.fetch_manifest(target))
+                .await
+                .map_err(|e| self.fetch_failure(e, target, "manifest"))
+        }))?;
+        let digest = sha256_digest(&bytes);
+        if let Some(expected) = target.digest() {
+            check_digest(&whole, "manifest", expected, &bytes)?;
+        }
+        let document: serde_json::Value = parse(&whole, &bytes)?;
+        let mut digests = vec![digest];
+        if let Some(listed) = document.get("manifests").and_then(|m| m.as_array()) {
+            for m in listed {
+                let d = m
+                    .get("digest")
+                    .and_then(|d| d.as_str())
+                    .and_then(|d| d.parse::<Digest>().ok())
+                    .ok_or_else(|| RegistryError::NotEbpf {
+                        reference: whole.clone(),
+                        why: "its index lists a manifest without a valid digest".into(),
+                    })?;
+                if !digests.contains(&d) {
+                    digests.push(d);
+                }
+            }
+        }
+        let scratch = tempfile::tempdir().map_err(|e| RegistryError::Protocol {
+            registry: self.registry.clone(),
+            why: format!("cannot make a scratch directory: {e}"),
+        })?;
+        let layout = Layout::open_or_create(scratch.path().join("signatures"))?;
+        let name = format!("{}/{}", target.registry(), target.repository());
+        for d in &digests {
+            let s = Signature::create(key, &name, d).map_err(sign_error)?;
+            sign::add(&layout, d, &[s]).map_err(sign_error)?;
+        }
+        self.push_signatures_of(&layout, &digests, target, progress)?;
+        Ok(digests)
     }
 }
 

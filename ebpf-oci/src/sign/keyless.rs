@@ -764,7 +764,10 @@ mod tests {
         let sig = s.sign(&digest(), "ghcr.io/acme/probe:1", ID, ISSUER, Fault::None);
         let root = s.trusted_root_json().into_bytes();
         let mut annotations = sig.annotations.clone();
-        annotations.insert(crate::sign::SIGNATURE_ANNOTATION.into(), sig.signature.clone());
+        annotations.insert(
+            crate::sign::SIGNATURE_ANNOTATION.into(),
+            sig.signature.clone(),
+        );
         let annotations = serde_json::to_vec(&annotations).unwrap();
         let mut seed = Vec::new();
         for part in [&root, &annotations] {
