@@ -878,18 +878,28 @@ fn runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it() {
     let _ = std::fs::remove_dir_all(&fresh);
     let f = fresh.to_str().unwrap();
     let _guard = kernel_lock();
-    let child = start(&[
-        "run",
+    runs_execsnoop_and_sees_execs(
         &target,
-        "--store",
-        f,
-        "--no-userspace",
-        "--json",
-        "--duration",
-        "3s",
-        "--policy",
-        trusted.to_str().unwrap(),
-    ]);
+        &[
+            "--store",
+            f,
+            "--no-userspace",
+            "--policy",
+            trusted.to_str().unwrap(),
+        ],
+    );
+    // The pulled image is in the fresh store under the reference.
+    let images = json(&ok(&runtime(&["images", "--json", "--store", f], &[])));
+    assert_eq!(images[0]["tag"], target.as_str(), "{images}");
+}
+
+/// Runs the execsnoop package `image` for 3 s (with `args`: store,
+/// policy, ...), execs /bin/true three times while it is attached, and
+/// checks that it saw them and left nothing in the kernel.
+pub(super) fn runs_execsnoop_and_sees_execs(image: &str, args: &[&str]) {
+    let mut all = vec!["run", image, "--json", "--duration", "3s"];
+    all.extend(args);
+    let child = start(&all);
     for _ in 0..3 {
         Command::new("/bin/true").status().unwrap();
     }
@@ -902,9 +912,6 @@ fn runtime_pulls_a_published_package_into_a_fresh_store_and_runs_it() {
         .count();
     assert!(execs >= 3, "{stdout}");
     nothing_left(&["handle_exec"]);
-    // The pulled image is in the fresh store under the reference.
-    let images = json(&ok(&runtime(&["images", "--json", "--store", f], &[])));
-    assert_eq!(images[0]["tag"], target.as_str(), "{images}");
 }
 
 /// An OCI layout in `dir` holding one image as bpfman's own builds make

@@ -5,7 +5,9 @@
 //! image under a policy that requires one — before anything loads.
 
 use super::registry::{Registry, home};
-use super::runtime::{bpfman_style_execsnoop, nothing_left, runtime, start};
+use super::runtime::{
+    bpfman_style_execsnoop, nothing_left, runs_execsnoop_and_sees_execs, runtime,
+};
 use super::support::*;
 
 pub(super) const PASSWORD: &str = "correct horse";
@@ -420,32 +422,10 @@ fn runtime_runs_what_cosign_signs_and_refuses_the_rest() {
 
     // Signed by the trusted key: it runs, and sees what happens.
     let store = fresh("cosigned-good");
-    let child = start(&[
-        "run",
+    runs_execsnoop_and_sees_execs(
         &signed,
-        "--store",
-        &store,
-        "--json",
-        "--duration",
-        "3s",
-        "--policy",
-        good.to_str().unwrap(),
-    ]);
-    for _ in 0..3 {
-        Command::new("/bin/true").status().unwrap();
-    }
-    let (status, stdout, stderr) = child.finish();
-    assert!(status.success(), "{stderr}");
-    assert!(
-        stdout
-            .lines()
-            .map(json)
-            .filter(|l| l["event"]["filename"] == "/bin/true")
-            .count()
-            >= 3,
-        "{stdout}"
+        &["--store", &store, "--policy", good.to_str().unwrap()],
     );
-    nothing_left(&["handle_exec"]);
     // `list` shows who signed what it loaded.
     let loaded = ok(&runtime(
         &[
@@ -855,32 +835,15 @@ fn runtime_runs_keyless_signed_images_for_their_identity_only() {
 
     let store = workdir().join("stores/keyless-good");
     let _ = std::fs::remove_dir_all(&store);
-    let child = start(&[
-        "run",
+    runs_execsnoop_and_sees_execs(
         &images[0],
-        "--store",
-        store.to_str().unwrap(),
-        "--json",
-        "--duration",
-        "3s",
-        "--policy",
-        policy.to_str().unwrap(),
-    ]);
-    for _ in 0..3 {
-        Command::new("/bin/true").status().unwrap();
-    }
-    let (status, stdout, stderr) = child.finish();
-    assert!(status.success(), "{stderr}");
-    assert!(
-        stdout
-            .lines()
-            .map(json)
-            .filter(|l| l["event"]["filename"] == "/bin/true")
-            .count()
-            >= 3,
-        "{stdout}"
+        &[
+            "--store",
+            store.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
     );
-    nothing_left(&["handle_exec"]);
 }
 
 /// The generated GitHub workflow signs keylessly as

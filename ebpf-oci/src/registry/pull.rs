@@ -164,11 +164,21 @@ impl Session {
             }
         }
         let mut blobs = vec![config_report];
-        let layers: Vec<BlobReport> = stream::iter(manifest.layers().iter())
+        // Its signatures (judged when it runs, not here) come along, fetched
+        // while the layers download: the digests they sign are known.
+        let mut signed: Vec<Digest> = vec![sha256_digest(&bytes)];
+        if let Some(d) = &index_digest {
+            signed.push(d.parse().map_err(|_| RegistryError::Protocol {
+                registry: self.registry.clone(),
+                why: format!("invalid digest {d}"),
+            })?);
+        }
+        let layers = stream::iter(manifest.layers().iter())
             .map(|d| self.pull_blob(source, d, progress.clone(), fetch_state))
             .buffer_unordered(CONCURRENCY)
-            .try_collect()
-            .await?;
+            .try_collect::<Vec<BlobReport>>();
+        let (layers, found) =
+            futures_util::future::try_join(layers, self.pull_signatures(source, &signed)).await?;
         for d in manifest.layers() {
             blobs.push(
                 layers
@@ -203,15 +213,6 @@ impl Session {
                 kept.to_string(),
             )])));
         }
-        // Its signatures come along (judged when it runs, not here).
-        let mut signed: Vec<Digest> = vec![stored];
-        if let Some(d) = &index_digest {
-            signed.push(d.parse().map_err(|_| RegistryError::Protocol {
-                registry: self.registry.clone(),
-                why: format!("invalid digest {d}"),
-            })?);
-        }
-        let found = self.pull_signatures(source, &signed).await?;
         let tag = tag.map(str::to_string).unwrap_or_else(|| reference.clone());
         layout.tag(&tag, &desc, true)?;
         let signatures = Session::keep_signatures(layout, &found)?;

@@ -77,14 +77,17 @@ impl Session {
         source: &Reference,
         digests: &[Digest],
     ) -> Result<Vec<(Digest, Vec<Signature>)>> {
-        let mut out = Vec::new();
-        for d in digests {
-            let found = self.fetch_signatures(source, d).await?;
-            if !found.is_empty() {
-                out.push((d.clone(), found));
-            }
-        }
-        Ok(out)
+        let found: Vec<Vec<Signature>> = stream::iter(digests)
+            .map(|d| self.fetch_signatures(source, d))
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(digests
+            .iter()
+            .cloned()
+            .zip(found)
+            .filter(|(_, s)| !s.is_empty())
+            .collect())
     }
 
     /// Stores signatures fetched by [`Session::pull_signatures`]; returns
