@@ -206,7 +206,7 @@ impl Trust {
         match (self.signed_by.first(), self.signatures) {
             (Some(k), _) => format!("signed by {k}"),
             (None, 0) => "unsigned".into(),
-            (None, n) => format!("{n} signature(s), none by a trusted key"),
+            (None, n) => format!("{n} signature(s), none by a trusted signer"),
         }
     }
 }
