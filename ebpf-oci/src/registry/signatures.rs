@@ -167,27 +167,10 @@ impl Session {
                 .await
                 .map_err(|e| self.fetch_failure(e, target, "manifest"))
         }))?;
-        let digest = sha256_digest(&bytes);
         if let Some(expected) = target.digest() {
             check_digest(&whole, "manifest", expected, &bytes)?;
         }
-        let document: serde_json::Value = parse(&whole, &bytes)?;
-        let mut digests = vec![digest];
-        if let Some(listed) = document.get("manifests").and_then(|m| m.as_array()) {
-            for m in listed {
-                let d = m
-                    .get("digest")
-                    .and_then(|d| d.as_str())
-                    .and_then(|d| d.parse::<Digest>().ok())
-                    .ok_or_else(|| RegistryError::NotEbpf {
-                        reference: whole.clone(),
-                        why: "its index lists a manifest without a valid digest".into(),
-                    })?;
-                if !digests.contains(&d) {
-                    digests.push(d);
-                }
-            }
-        }
+        let digests = digests_to_sign_in(&whole, &bytes)?;
         let scratch = tempfile::tempdir().map_err(|e| RegistryError::Protocol {
             registry: self.registry.clone(),
             why: format!("cannot make a scratch directory: {e}"),
@@ -201,6 +184,36 @@ impl Session {
         self.push_signatures_of(&layout, &digests, target, progress)?;
         Ok(digests)
     }
+}
+
+/// What signing the manifest or index `bytes` (as `reference` sent it)
+/// signs: its own digest and, for an index, each manifest it lists — at
+/// most [`sign::limits::INDEX_ENTRIES`] of them.
+fn digests_to_sign_in(reference: &str, bytes: &[u8]) -> Result<Vec<Digest>> {
+    let refused = |why: String| RegistryError::NotEbpf {
+        reference: reference.into(),
+        why,
+    };
+    let document: serde_json::Value = parse(reference, bytes)?;
+    let mut digests = vec![sha256_digest(bytes)];
+    let listed = document.get("manifests").and_then(|m| m.as_array());
+    for m in listed.into_iter().flatten() {
+        let d = m
+            .get("digest")
+            .and_then(|d| d.as_str())
+            .and_then(|d| d.parse::<Digest>().ok())
+            .ok_or_else(|| refused("its index lists a manifest without a valid digest".into()))?;
+        if !digests.contains(&d) {
+            digests.push(d);
+        }
+        if digests.len() > 1 + sign::limits::INDEX_ENTRIES {
+            return Err(refused(format!(
+                "its index lists more than {} manifests; nothing was signed",
+                sign::limits::INDEX_ENTRIES
+            )));
+        }
+    }
+    Ok(digests)
 }
 
 /// Whether a fetch failed because the registry has no such manifest.
@@ -225,5 +238,40 @@ fn sign_error(e: sign::SignError) -> RegistryError {
     match e {
         sign::SignError::Store(s) => s.into(),
         other => RegistryError::Format(other.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(n: usize) -> Vec<u8> {
+        let manifests: Vec<serde_json::Value> = (0..n)
+            .map(|i| serde_json::json!({"digest": sha256_digest(&i.to_le_bytes()).to_string()}))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"manifests": manifests})).unwrap()
+    }
+
+    #[test]
+    fn signing_an_index_signs_it_and_each_manifest_it_lists_within_a_bound() {
+        let bytes = index(2);
+        let d = digests_to_sign_in("r/x:1", &bytes).unwrap();
+        assert_eq!(d.len(), 3);
+        assert_eq!(d[0], sha256_digest(&bytes));
+        let one = br#"{"schemaVersion":2,"layers":[]}"#;
+        assert_eq!(
+            digests_to_sign_in("r/x:1", one).unwrap(),
+            vec![sha256_digest(one)]
+        );
+        let many = index(sign::limits::INDEX_ENTRIES + 1);
+        let e = digests_to_sign_in("r/x:1", &many).unwrap_err().to_string();
+        assert!(
+            e.contains("more than 64 manifests; nothing was signed"),
+            "{e}"
+        );
+        let bad = br#"{"manifests":[{"digest":"../../etc"}]}"#;
+        let e = digests_to_sign_in("r/x:1", bad).unwrap_err().to_string();
+        assert!(e.contains("without a valid digest"), "{e}");
+        assert!(digests_to_sign_in("r/x:1", b"\xff not json").is_err());
     }
 }

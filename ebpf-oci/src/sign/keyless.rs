@@ -496,9 +496,10 @@ fn glob(pattern: &str, text: &str) -> bool {
     rest.len() >= last.len() && rest.ends_with(last)
 }
 
-/// Checks `sig` against `signer` (see the module's steps); the payload's
-/// claim is the caller's to check.
-pub fn verify(sig: &Signature, signer: &Signer) -> Result<(), KeylessMismatch> {
+/// Checks `sig` against `signer` (see the module's steps) and returns the
+/// identity of its certificate that matched; the payload's claim is the
+/// caller's to check.
+pub fn verify(sig: &Signature, signer: &Signer) -> Result<String, KeylessMismatch> {
     let leaf = leaf_of(sig)?;
     let raw_sig = B64
         .decode(sig.signature.as_bytes())
@@ -508,13 +509,19 @@ pub fn verify(sig: &Signature, signer: &Signer) -> Result<(), KeylessMismatch> {
     }
     let time = check_log_entry(sig, &leaf, &raw_sig, &signer.root)?;
     check_chain(&leaf.der, time, &signer.root)?;
-    if !leaf.claim.identities.iter().any(|i| signer.matches(i)) {
+    let Some(identity) = leaf
+        .claim
+        .identities
+        .iter()
+        .find(|i| signer.matches(i))
+        .cloned()
+    else {
         return Err(KeylessMismatch::Identity(leaf.claim.identities));
-    }
+    };
     if leaf.claim.issuer.as_deref() != Some(signer.issuer.as_str()) {
         return Err(KeylessMismatch::Issuer(leaf.claim.issuer));
     }
-    Ok(())
+    Ok(identity)
 }
 
 /// Verifies the bundle of `sig`; returns the time the log integrated it.
@@ -583,6 +590,10 @@ fn check_log_entry(
 
 /// Whether `leaf` chains to a CA of `root` for code signing at `time`.
 fn check_chain(leaf: &[u8], time: i64, root: &TrustedRoot) -> Result<(), KeylessMismatch> {
+    let leaf = CertificateDer::from(leaf);
+    let ee = webpki::EndEntityCert::try_from(&leaf)
+        .map_err(|e| KeylessMismatch::Certificate(format!("is malformed: {e}")))?;
+    let at = UnixTime::since_unix_epoch(Duration::from_secs(time.max(0) as u64));
     let mut why = String::from("the trusted root lists no CA valid at its signing time");
     for ca in root.cas.iter().filter(|ca| ca.valid.contains(time)) {
         let (anchor, intermediates) = ca.chain.split_last().expect("a CA has a certificate");
@@ -598,10 +609,6 @@ fn check_chain(leaf: &[u8], time: i64, root: &TrustedRoot) -> Result<(), Keyless
             .iter()
             .map(|c| CertificateDer::from(&c[..]))
             .collect();
-        let leaf = CertificateDer::from(leaf);
-        let ee = webpki::EndEntityCert::try_from(&leaf)
-            .map_err(|e| KeylessMismatch::Certificate(format!("is malformed: {e}")))?;
-        let at = UnixTime::since_unix_epoch(Duration::from_secs(time.max(0) as u64));
         match ee.verify_for_usage(
             webpki::ALL_VERIFICATION_ALGS,
             &anchors,
@@ -655,7 +662,7 @@ mod tests {
     fn a_keyless_signature_verifies_offline_for_its_identity_and_issuer_only() {
         let s = TestSigstore::new();
         let sig = s.sign(&digest(), "r.io/acme/probe:1", ID, ISSUER, Fault::None);
-        verify(&sig, &signer(&s, ID, ISSUER)).unwrap();
+        assert_eq!(verify(&sig, &signer(&s, ID, ISSUER)), Ok(ID.to_string()));
         verify(
             &sig,
             &signer(
@@ -722,6 +729,38 @@ mod tests {
             verify(&plain, &signer(&s, ID, ISSUER)),
             Err(KeylessMismatch::NoCertificate)
         );
+    }
+
+    #[test]
+    fn oversized_or_garbled_keyless_material_is_refused_unparsed() {
+        let s = TestSigstore::new();
+        let good = s.sign(&digest(), "r/p:1", ID, ISSUER, Fault::None);
+        let with = |k: &str, v: String| {
+            let mut sig = good.clone();
+            sig.annotations.insert(k.into(), v);
+            verify(&sig, &signer(&s, ID, ISSUER))
+        };
+        let huge = "A".repeat(limits::BUNDLE + 1);
+        assert_eq!(
+            with(CERTIFICATE_ANNOTATION, huge.clone()),
+            Err(KeylessMismatch::Certificate("is implausibly long".into()))
+        );
+        assert_eq!(
+            with(BUNDLE_ANNOTATION, huge),
+            Err(KeylessMismatch::LogEntry("is implausibly long".into()))
+        );
+        assert!(matches!(
+            with(CERTIFICATE_ANNOTATION, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into()),
+            Err(KeylessMismatch::Certificate(w)) if w.starts_with("does not parse")
+        ));
+        assert!(matches!(
+            with(BUNDLE_ANNOTATION, "{\"SignedEntryTimestamp\":1}".into()),
+            Err(KeylessMismatch::LogEntry(w)) if w.contains("not a transparency-log bundle")
+        ));
+        // A certificate naming thousands of identities: the line names three.
+        let many: Vec<String> = (0..5000).map(|i| format!("x{i}@evil.example")).collect();
+        let line = KeylessMismatch::Identity(many).to_string();
+        assert!(line.ends_with("x2@evil.example and 4997 more"), "{line}");
     }
 
     #[test]

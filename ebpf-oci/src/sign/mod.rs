@@ -44,6 +44,9 @@ pub mod limits {
     pub const SIGNATURES: usize = 64;
     /// A base64 ECDSA signature is under 100 characters.
     pub const SIGNATURE: usize = 1024;
+    /// Manifests of one index that signing a registry image signs (an
+    /// index of eBPF images lists a few platforms).
+    pub const INDEX_ENTRIES: usize = 64;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -189,11 +192,7 @@ impl Signature {
         if !key.verifies(&self.payload, &sig) {
             return Err(Mismatch::OtherKey);
         }
-        let claim = self.claim().map_err(Mismatch::Payload)?;
-        if !digests.contains(&claim.digest) {
-            return Err(Mismatch::OtherDigest(claim.digest));
-        }
-        Ok(claim)
+        self.claim_of_one(digests)
     }
 
     /// Whether this is `signer`'s keyless signature of one of `digests`;
@@ -203,14 +202,18 @@ impl Signature {
         signer: &keyless::Signer,
         digests: &[String],
     ) -> Result<String, Mismatch> {
-        keyless::verify(self, signer).map_err(Mismatch::Keyless)?;
+        let identity = keyless::verify(self, signer).map_err(Mismatch::Keyless)?;
+        self.claim_of_one(digests)?;
+        Ok(identity)
+    }
+
+    /// What the (verified) payload claims, if it signs one of `digests`.
+    fn claim_of_one(&self, digests: &[String]) -> Result<Claim, Mismatch> {
         let claim = self.claim().map_err(Mismatch::Payload)?;
         if !digests.contains(&claim.digest) {
             return Err(Mismatch::OtherDigest(claim.digest));
         }
-        Ok(keyless::certificate_claim(self)
-            .and_then(|c| c.identities.into_iter().find(|i| signer.matches(i)))
-            .unwrap_or_else(|| signer.identity.clone()))
+        Ok(claim)
     }
 
     /// The layer annotations of this signature.
