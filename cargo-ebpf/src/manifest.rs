@@ -113,6 +113,10 @@ impl Build {
 pub struct Program {
     /// The function name in the object.
     pub name: String,
+    /// The object that defines it (`STEM` of `STEM.bpf.o`), when the project
+    /// builds several: a program entry applies to that object only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
     #[serde(rename = "type")]
     pub ty: ProgramType,
     /// The ELF section, when it carries more than the type (`tracepoint/sched/...`).

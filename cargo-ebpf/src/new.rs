@@ -234,8 +234,9 @@ pub struct InitOptions {
 }
 
 /// Writes an `ebpf.toml` for existing sources in `path`, describing the
-/// programs found in its `*.bpf.c` files. Returns the manifest written.
-pub fn init_project(opts: &InitOptions) -> Result<Manifest> {
+/// programs found in its `*.bpf.c` files. Returns the manifest written and
+/// warnings about what it left out.
+pub fn init_project(opts: &InitOptions) -> Result<(Manifest, Vec<String>)> {
     let dir = &opts.path;
     let lang = pick_lang(opts.lang)?;
     let manifest_path = dir.join(manifest::FILE_NAME);
@@ -263,17 +264,28 @@ pub fn init_project(opts: &InitOptions) -> Result<Manifest> {
             .find(|d| has_bpf_sources(&dir.join(d))),
     };
     let mut programs = Vec::new();
+    let mut licenses = std::collections::BTreeSet::new();
+    let mut warnings = Vec::new();
     if let Some(sub) = bpf_dir {
-        for src in files(&dir.join(sub), is_bpf_source)? {
-            let text = std::fs::read_to_string(&src).map_err(Error::io("read", &src))?;
+        let sources = files(&dir.join(sub), is_bpf_source)?;
+        let several = sources.len() > 1;
+        for src in &sources {
+            let text = std::fs::read_to_string(src).map_err(Error::io("read", src))?;
+            let file = src.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let stem = file.trim_end_matches(".bpf.c");
+            licenses.extend(source_license(&text));
             for (section, name) in scan_programs(&text) {
-                if let Some(s) = classify_section(&section) {
-                    programs.push(Program {
+                match classify_section(&section) {
+                    Some(s) => programs.push(Program {
                         name,
+                        object: several.then(|| stem.to_string()),
                         ty: s.ty,
                         section: Some(section),
                         attach: Default::default(),
-                    });
+                    }),
+                    None => warnings.push(format!(
+                        "{file}: program `{name}` in SEC(\"{section}\") is not a type cargo-ebpf packages (docs/program-types.md); it is left out of ebpf.toml"
+                    )),
                 }
             }
         }
@@ -289,7 +301,11 @@ pub fn init_project(opts: &InitOptions) -> Result<Manifest> {
             version: "0.1.0".into(),
             language: lang,
             description: String::new(),
-            license: "GPL-2.0-only".into(),
+            license: if licenses.is_empty() {
+                "GPL-2.0-only".into()
+            } else {
+                licenses.into_iter().collect::<Vec<_>>().join(" AND ")
+            },
             authors: Vec::new(),
             source: None,
         },
@@ -312,7 +328,54 @@ pub fn init_project(opts: &InitOptions) -> Result<Manifest> {
         m.to_toml()
     );
     write_atomic(&manifest_path, text.as_bytes(), false)?;
-    Ok(m)
+    Ok((m, warnings))
+}
+
+/// The licence of a source as an SPDX expression: its
+/// `SPDX-License-Identifier` line, else the `license` section's string
+/// mapped the way the kernel reads it ("Dual BSD/GPL" is BSD or GPL).
+fn source_license(text: &str) -> Option<String> {
+    if let Some(at) = text.find("SPDX-License-Identifier:") {
+        let rest = &text[at + "SPDX-License-Identifier:".len()..];
+        let line = rest.lines().next().unwrap_or_default();
+        let expr = line
+            .trim()
+            .trim_end_matches("*/")
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
+            .trim();
+        if !expr.is_empty() {
+            // Old SPDX identifiers (`GPL-2.0`) mean the `-only` ones.
+            let expr = expr
+                .split(' ')
+                .map(|w| match w {
+                    "GPL-2.0" => "GPL-2.0-only",
+                    "LGPL-2.1" => "LGPL-2.1-only",
+                    "GPL-2.0+" => "GPL-2.0-or-later",
+                    "GPL-3.0" => "GPL-3.0-only",
+                    "LGPL-2.1+" => "LGPL-2.1-or-later",
+                    w => w,
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            return Some(if expr.contains(' ') {
+                format!("({expr})")
+            } else {
+                expr
+            });
+        }
+    }
+    let at = text.find("SEC(\"license\")")?;
+    let value = text[at..].split('"').nth(3)?;
+    let spdx = match value {
+        "GPL" | "GPL v2" | "GPL and additional rights" => "GPL-2.0-only",
+        "Dual BSD/GPL" => "(BSD-2-Clause OR GPL-2.0-only)",
+        "Dual MIT/GPL" => "(MIT OR GPL-2.0-only)",
+        "Dual MPL/GPL" => "(MPL-1.1 OR GPL-2.0-only)",
+        _ => return None,
+    };
+    Some(spdx.to_string())
 }
 
 pub fn is_bpf_source(p: &Path) -> bool {
@@ -328,6 +391,73 @@ fn has_bpf_sources(dir: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_source_licence_is_its_spdx_line_else_its_license_section() {
+        let cases = [
+            (
+                "// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)\nchar LICENSE[] SEC(\"license\") = \"Dual BSD/GPL\";",
+                Some("(LGPL-2.1-only OR BSD-2-Clause)"),
+            ),
+            (
+                "/* SPDX-License-Identifier: GPL-2.0 */",
+                Some("GPL-2.0-only"),
+            ),
+            (
+                "char LICENSE[] SEC(\"license\") = \"Dual BSD/GPL\";",
+                Some("(BSD-2-Clause OR GPL-2.0-only)"),
+            ),
+            (
+                "char _license[] SEC(\"license\") = \"GPL\";",
+                Some("GPL-2.0-only"),
+            ),
+            ("char _license[] SEC(\"license\") = \"Proprietary\";", None),
+            ("int x;", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(source_license(text).as_deref(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn init_of_several_objects_ties_each_program_to_its_object_and_warns_of_unknown_sections() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.bpf.c"),
+            "// SPDX-License-Identifier: GPL-2.0\nSEC(\"tp/sched/sched_switch\")\nint on_switch(void *ctx) { return 0; }\nSEC(\"weird/thing\")\nint odd(void *ctx) { return 0; }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("b.bpf.c"),
+            "// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)\nSEC(\"tp/sched/sched_switch\")\nint on_switch(void *ctx) { return 0; }\n",
+        )
+        .unwrap();
+        let (m, warnings) = init_project(&InitOptions {
+            path: dir.path().to_path_buf(),
+            name: Some("tools".into()),
+            lang: Some(Language::C),
+            force: false,
+        })
+        .unwrap();
+        let objects: Vec<_> = m
+            .programs
+            .iter()
+            .map(|p| (p.name.as_str(), p.object.as_deref()))
+            .collect();
+        assert_eq!(
+            objects,
+            [("on_switch", Some("a")), ("on_switch", Some("b"))]
+        );
+        assert_eq!(
+            m.package.license,
+            "(LGPL-2.1-only OR BSD-2-Clause) AND GPL-2.0-only"
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("a.bpf.c: program `odd` in SEC(\"weird/thing\")"),
+            "{warnings:?}"
+        );
+    }
 
     #[test]
     fn finds_programs_in_libbpf_style_sources() {

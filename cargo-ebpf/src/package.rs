@@ -62,7 +62,16 @@ pub struct ArchiveReport {
 
 pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
     let (root, m) = manifest::locate(&opts.dir)?;
-    let tag = opts.tag.clone().unwrap_or_else(|| m.image_tag());
+    // A project that builds several objects makes a package of each: named
+    // after its object, not all under the project's one name.
+    let name = match opts.object.as_deref().map(|o| o.trim_end_matches(".bpf.o")) {
+        Some(object) if object != m.package.name => object.to_string(),
+        _ => m.package.name.clone(),
+    };
+    let tag = opts
+        .tag
+        .clone()
+        .unwrap_or_else(|| format!("{name}:{}", m.package.version));
     let arches = if opts.arches.is_empty() {
         vec![Arch::host()]
     } else {
@@ -82,6 +91,7 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
         }
         inputs.push(platform_input(
             &m,
+            &name,
             &root,
             arch,
             opts.object.as_deref(),
@@ -89,7 +99,7 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
         )?);
     }
     let ann = Annotations {
-        title: m.package.name.clone(),
+        title: name.clone(),
         description: m.package.description.clone(),
         version: m.package.version.clone(),
         revision,
@@ -152,6 +162,7 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
 /// The artifacts of `arch` in `target/ebpf/ARCH/`, read and described.
 fn platform_input(
     m: &Manifest,
+    name: &str,
     root: &Path,
     arch: Arch,
     object: Option<&str>,
@@ -164,10 +175,16 @@ fn platform_input(
         path: object_path.clone(),
         message: e.to_string(),
     })?;
-    // A `[[program]]` must name a program of the object (a typo was
-    // silently dropped, with its attach defaults).
-    if let Some(mp) = m
+    // The `[[program]]`s of this object (those without `object` apply to
+    // any) must name its programs (a typo was silently dropped, with its
+    // attach defaults).
+    let stem = object_stem(&object_path);
+    let described: Vec<&manifest::Program> = m
         .programs
+        .iter()
+        .filter(|mp| mp.object.as_deref().is_none_or(|o| o == stem))
+        .collect();
+    if let Some(mp) = described
         .iter()
         .find(|mp| !info.programs.iter().any(|p| p.name == mp.name))
     {
@@ -181,7 +198,7 @@ fn platform_input(
     }
     // Default attach arguments from ebpf.toml.
     for p in &mut info.programs {
-        if let Some(mp) = m.programs.iter().find(|mp| mp.name == p.name) {
+        if let Some(mp) = described.iter().find(|mp| mp.name == p.name) {
             p.attach = mp
                 .attach
                 .iter()
@@ -255,7 +272,7 @@ fn platform_input(
         metadata: Metadata {
             schema: format::SCHEMA,
             origin: format::Origin::Package,
-            name: m.package.name.clone(),
+            name: name.to_string(),
             version: m.package.version.clone(),
             description: m.package.description.clone(),
             authors: m.package.authors.clone(),
@@ -277,6 +294,14 @@ fn platform_input(
 
 /// The one object to package: `--object`, else the project's own
 /// (`NAME.bpf.o`), else the only one built.
+/// `STEM` of `DIR/STEM.bpf.o`.
+fn object_stem(path: &Path) -> &str {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".bpf.o"))
+        .unwrap_or_default()
+}
+
 fn pick_object(m: &Manifest, out_dir: &Path, arch: Arch, wanted: Option<&str>) -> Result<PathBuf> {
     let built: Vec<String> = std::fs::read_dir(out_dir)
         .map(|d| {

@@ -8,6 +8,7 @@ use ebpf_kinds::Arch;
 
 use super::step::StepRunner;
 use crate::error::{Error, Result};
+use crate::fsutil::write_atomic;
 use crate::manifest::Manifest;
 use crate::vmlinux;
 
@@ -39,6 +40,7 @@ pub fn kernel_includes(
         dirs.push(inc);
     }
     dirs.extend(m.build.include.iter().map(|d| root.join(d)));
+    dirs.push(libbpf_headers(runner.out_dir())?);
     if includes_vmlinux(sources) && !dirs.iter().any(|d| d.join("vmlinux.h").is_file()) {
         let gen_dir = runner.out_dir().join("include");
         let header = gen_dir.join("vmlinux.h");
@@ -51,6 +53,48 @@ pub fn kernel_includes(
         dirs.push(gen_dir);
     }
     Ok(dirs)
+}
+
+/// libbpf's BPF-side headers (`cargo-ebpf/libbpf/`), embedded so that
+/// sources written for a current libbpf build where the distribution's is
+/// older.
+const LIBBPF_HEADERS: &[(&str, &[u8])] = &[
+    (
+        "bpf_helpers.h",
+        include_bytes!("../../libbpf/bpf/bpf_helpers.h"),
+    ),
+    (
+        "bpf_helper_defs.h",
+        include_bytes!("../../libbpf/bpf/bpf_helper_defs.h"),
+    ),
+    (
+        "bpf_tracing.h",
+        include_bytes!("../../libbpf/bpf/bpf_tracing.h"),
+    ),
+    (
+        "bpf_core_read.h",
+        include_bytes!("../../libbpf/bpf/bpf_core_read.h"),
+    ),
+    (
+        "bpf_endian.h",
+        include_bytes!("../../libbpf/bpf/bpf_endian.h"),
+    ),
+    ("usdt.bpf.h", include_bytes!("../../libbpf/bpf/usdt.bpf.h")),
+];
+
+/// Writes the embedded libbpf headers to `OUT/libbpf/bpf/` (each only when
+/// its bytes differ, so clang's depfiles see no change on a rebuild) and
+/// returns the directory to put on the include path.
+fn libbpf_headers(out_dir: &Path) -> Result<PathBuf> {
+    let dir = out_dir.join("libbpf");
+    for (name, bytes) in LIBBPF_HEADERS {
+        let path = dir.join("bpf").join(name);
+        if std::fs::read(&path).is_ok_and(|have| have == *bytes) {
+            continue;
+        }
+        write_atomic(&path, bytes, false)?;
+    }
+    Ok(dir)
 }
 
 /// Writes `header` (shown as `shown`) from the running kernel's BTF, which

@@ -24,12 +24,15 @@ pub struct InitArgs {
 }
 
 pub fn execute(a: InitArgs) -> Result<()> {
-    let m = new::init_project(&InitOptions {
+    let (m, warnings) = new::init_project(&InitOptions {
         path: a.path.clone(),
         name: a.name,
         lang: a.lang.lang,
         force: a.force,
     })?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
     eprintln!(
         "     Created ebpf.toml for `{}` ({} programs found); build with `cargo ebpf build`",
         m.package.name,

@@ -207,20 +207,23 @@ fn init_builds_existing_libbpf_style_sources_unchanged() {
     }
     ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
     let manifest = std::fs::read_to_string(dir.join("ebpf.toml")).unwrap();
-    for (name, ty) in [
-        ("handle_exec", "tracepoint"),
-        ("do_unlinkat", "fentry"),
-        ("kprobe_unlinkat", "kprobe"),
-        ("kretprobe_unlinkat", "kretprobe"),
-        ("uprobe_add", "uprobe"),
-        ("usdt_auto_attach", "usdt"),
-        ("profile", "perf_event"),
-        ("tc_ingress", "tc"),
-        ("socket_handler", "socket_filter"),
+    // Three sources: each program names the object that defines it.
+    for (name, object, ty) in [
+        ("handle_exec", "ringbuf", "tracepoint"),
+        ("do_unlinkat", "tracing", "fentry"),
+        ("kprobe_unlinkat", "tracing", "kprobe"),
+        ("kretprobe_unlinkat", "tracing", "kretprobe"),
+        ("uprobe_add", "tracing", "uprobe"),
+        ("usdt_auto_attach", "tracing", "usdt"),
+        ("profile", "tracing", "perf_event"),
+        ("tc_ingress", "net", "tc"),
+        ("socket_handler", "net", "socket_filter"),
     ] {
         assert!(
-            manifest.contains(&format!("name = \"{name}\"\ntype = \"{ty}\"")),
-            "{name}/{ty} missing in:\n{manifest}"
+            manifest.contains(&format!(
+                "name = \"{name}\"\nobject = \"{object}\"\ntype = \"{ty}\""
+            )),
+            "{name}/{object}/{ty} missing in:\n{manifest}"
         );
     }
     let out = ok(&cargo_ebpf(&dir, &["build", "--message-format", "json"]));
