@@ -11,6 +11,7 @@
 pub mod attach;
 pub mod btf;
 pub mod desc;
+mod dwarf;
 pub mod maps;
 pub mod text;
 mod value;
@@ -57,7 +58,9 @@ pub enum ObjectError {
         "the object is malformed: its parser failed on it ({0}); rebuild it, or report the file"
     )]
     Malformed(String),
-    #[error("map `{map}`: record type `{record}` is not a struct in the object's BTF")]
+    #[error(
+        "map `{map}`: record type `{record}` is not a struct of the object (neither its BTF nor its DWARF describes it)"
+    )]
     UnknownRecord { map: String, record: String },
     #[error("ebpf.toml describes map `{0}`, which the object does not define")]
     UnknownMap(String),
@@ -217,7 +220,13 @@ fn analyze_unguarded(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectErr
             global_data = true;
             continue;
         }
-        maps.push(map_info(name, map, btf.as_ref(), hints.maps.get(name))?);
+        maps.push(map_info(
+            &file,
+            name,
+            map,
+            btf.as_ref(),
+            hints.maps.get(name),
+        )?);
     }
     maps.sort_by(|a, b| a.name.cmp(&b.name));
     for name in hints.maps.keys() {
@@ -230,13 +239,13 @@ fn analyze_unguarded(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectErr
     let event_maps: Vec<usize> = (0..maps.len())
         .filter(|&i| maps[i].display == Display::Events)
         .collect();
-    if let ([only], Some(btf)) = (event_maps.as_slice(), btf.as_ref())
+    if let [only] = event_maps.as_slice()
         && maps[*only].record.is_none()
-        && let Some(id) = btf
-            .struct_by_name("event")
-            .or_else(|| btf.struct_by_name("Event"))
     {
-        maps[*only].record = Some(btf.describe(id)?);
+        maps[*only].record = match record_type(&file, btf.as_ref(), "event")? {
+            Some(r) => Some(r),
+            None => record_type(&file, btf.as_ref(), "Event")?,
+        };
     }
 
     let variables = variables(&file, btf.as_ref(), &hints.variables, big)?;
@@ -371,7 +380,24 @@ fn programs(file: &object::File<'_>) -> Result<Vec<ProgramInfo>, ObjectError> {
     Ok(out)
 }
 
+/// The struct `name` of an event map's records: from the object's BTF, else
+/// from its DWARF (clang leaves structs used only through locals and
+/// pointers out of BTF).
+fn record_type(
+    file: &object::File<'_>,
+    btf: Option<&Btf>,
+    name: &str,
+) -> Result<Option<TypeDesc>, ObjectError> {
+    if let Some(btf) = btf
+        && let Some(id) = btf.struct_by_name(name)
+    {
+        return Ok(Some(btf.describe(id)?));
+    }
+    Ok(dwarf::struct_by_name(file, name))
+}
+
 fn map_info(
+    file: &object::File<'_>,
     name: &str,
     map: &aya_obj::Map,
     btf: Option<&Btf>,
@@ -392,23 +418,16 @@ fn map_info(
         .and_then(|h| h.display)
         .or(row.map(|r| r.display))
         .unwrap_or(Display::Hidden);
-    let record = match (hint.and_then(|h| h.record.as_deref()), btf) {
-        (Some(record), Some(btf)) => {
-            let id = btf
-                .struct_by_name(record)
-                .ok_or_else(|| ObjectError::UnknownRecord {
+    let record = match hint.and_then(|h| h.record.as_deref()) {
+        Some(record) => {
+            Some(
+                record_type(file, btf, record)?.ok_or_else(|| ObjectError::UnknownRecord {
                     map: name.into(),
                     record: record.into(),
-                })?;
-            Some(btf.describe(id)?)
+                })?,
+            )
         }
-        (Some(record), None) => {
-            return Err(ObjectError::UnknownRecord {
-                map: name.into(),
-                record: record.into(),
-            });
-        }
-        (None, _) => None,
+        None => None,
     };
     Ok(MapInfo {
         name: name.to_string(),

@@ -198,7 +198,7 @@ fn hints_from_ebpf_toml_apply_or_are_refused() {
     );
     assert_eq!(
         refused(h),
-        "map `events`: record type `nope` is not a struct in the object's BTF"
+        "map `events`: record type `nope` is not a struct of the object (neither its BTF nor its DWARF describes it)"
     );
     let mut h = Hints::default();
     h.maps.insert("ghost".into(), MapHint::default());
@@ -307,4 +307,85 @@ fn mangled_btf_never_panics() {
     for cut in (0..obj.len()).step_by(97) {
         check(&obj[..cut]);
     }
+}
+
+/// A record type that is only used through a pointer into the ring buffer
+/// (the usual libbpf style): clang leaves it out of BTF, its DWARF has it.
+const RECORD_VIA_POINTER: &str = r#"
+enum state { UP = 1, DOWN = -1 };
+typedef unsigned short __u16;
+typedef struct { __u16 port; } endpoint_t;
+struct event {
+    __u32 pid;
+    char comm[16];
+    union { __u32 saddr_v4; __u8 saddr_v6[16]; };
+    __u64 grid[2][3];
+    enum state st;
+    __u32 flags : 3;
+    __u32 more : 5;
+    _Bool ok;
+    void *where;
+    endpoint_t to;
+};
+
+struct {
+    __uint(type, 27 /* BPF_MAP_TYPE_RINGBUF */);
+    __uint(max_entries, 4096);
+} events SEC(".maps");
+
+static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) = (void *) 131;
+static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *) 132;
+
+KEEP
+
+SEC("xdp")
+int count(struct xdp_md *ctx)
+{
+    struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e)
+        return 2;
+    e->pid = 1;
+    bpf_ringbuf_submit(e, 0);
+    return 2;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+"#;
+
+#[test]
+fn a_record_only_used_through_a_pointer_is_read_from_dwarf_as_btf_would_describe_it() {
+    let record = |keep: &str| {
+        let object = compile(&RECORD_VIA_POINTER.replace("KEEP", keep));
+        let info = analyze(&object, &Hints::default()).unwrap();
+        let events = info.maps.into_iter().find(|m| m.name == "events").unwrap();
+        events
+            .record
+            .unwrap_or_else(|| panic!("no record with {keep:?}"))
+    };
+    // With a global of its type the struct is in BTF: the reference.
+    let from_btf = record("struct event *unused_event __attribute__((unused));");
+    let from_dwarf = record("");
+    assert_eq!(from_dwarf, from_btf);
+    let TypeDesc::Struct { fields, .. } = &from_dwarf else {
+        panic!("{from_dwarf:?}")
+    };
+    let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "pid", "comm", "", "grid", "st", "flags", "more", "ok", "where", "to"
+        ]
+    );
+
+    // A record named in ebpf.toml is found the same way.
+    let mut hints = Hints::default();
+    hints.maps.insert(
+        "events".into(),
+        MapHint {
+            record: Some("event".into()),
+            display: None,
+        },
+    );
+    let info = analyze(&compile(&RECORD_VIA_POINTER.replace("KEEP", "")), &hints).unwrap();
+    assert_eq!(info.maps[0].record.as_ref(), Some(&from_btf));
 }
