@@ -8,6 +8,7 @@
 mod bpfman;
 mod cli;
 mod cluster;
+mod corpus;
 mod docs;
 mod packages;
 mod registry;

@@ -153,7 +153,7 @@ pub(super) fn nothing_left(names: &[&str]) {
 
 /// Like [`nothing_left`], allowing the kernel a moment: programs are freed
 /// shortly after the last descriptor of a killed process closes.
-fn nothing_left_soon(names: &[&str]) {
+pub(super) fn nothing_left_soon(names: &[&str]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !loaded_programs(names).is_empty() && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

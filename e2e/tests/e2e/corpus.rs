@@ -1,0 +1,377 @@
+//! The real-world suite: bcc's libbpf-tools (`e2e/corpus/libbpf-tools/`,
+//! their kernel sources unchanged), written by people who never heard of
+//! cargo-ebpf. One project made by `cargo ebpf init` in a copy of them
+//! builds every tool, packages each as its own image, and runs under
+//! `bpf-runtime` each one this kernel can run, its output decoded.
+//!
+//! [`TOOLS`] says what each tool does today, and why where it falls short:
+//! the test fails when a tool does better as well as worse, so the table
+//! (printed as Markdown by the test) stays the truth.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::runtime::{nothing_left_soon, runtime, start};
+use crate::support::*;
+
+/// How far a tool gets.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    /// `bpf-runtime run` attaches it here and shows its output decoded.
+    Runs,
+    /// It packages; `bpf-runtime run` here exits with this code and a line
+    /// containing this text.
+    Refused(i32, &'static str),
+    /// `cargo ebpf package` refuses it with this text.
+    NotPackaged(&'static str),
+    /// `cargo ebpf build` fails with this text.
+    NotBuilt(&'static str),
+}
+
+use Outcome::*;
+
+const KPROBES: Outcome = Refused(3, "needs kprobes (CONFIG_KPROBES)");
+/// libbpf-tools' user space turns off, at load time, the programs of a hook
+/// the kernel lacks (`bpf_program__set_autoload`): the tp_btf variant or the
+/// raw_tp one. Loaded as they are, aya refuses the pair.
+const BOTH_VARIANTS: Outcome = Refused(1, "unexpected program type");
+/// Maps whose size or value size the tool's user space sets before loading
+/// (stack maps, `max_entries` 0).
+const SIZED_BY_USER_SPACE: Outcome = Refused(1, "Invalid argument (os error 22)");
+/// aya's CO-RE relocation of `ctx->args[N]` in `trace_event_raw_sys_enter`
+/// (libbpf applies it).
+const ARGS_RELOCATION: Outcome = Refused(1, "invalid access string");
+
+/// Every tool of the corpus and what it does here today.
+const TOOLS: &[(&str, Outcome)] = &[
+    ("bashreadline", Refused(2, "needs --binary")),
+    ("bindsnoop", KPROBES),
+    ("biolatency", BOTH_VARIANTS),
+    ("biopattern", Runs),
+    ("biosnoop", KPROBES),
+    ("biostacks", KPROBES),
+    ("biotop", KPROBES),
+    ("bitesize", Refused(1, "section `.kconfig`")),
+    ("cachestat", KPROBES),
+    ("capable", KPROBES),
+    ("cpudist", SIZED_BY_USER_SPACE),
+    ("cpufreq", BOTH_VARIANTS),
+    ("drsnoop", BOTH_VARIANTS),
+    ("execsnoop", ARGS_RELOCATION),
+    ("exitsnoop", Runs),
+    ("filelife", KPROBES),
+    ("filetop", KPROBES),
+    ("fsdist", KPROBES),
+    ("fsslower", KPROBES),
+    ("funclatency", KPROBES),
+    ("futexctn", ARGS_RELOCATION),
+    ("gethostlatency", Refused(2, "needs --binary")),
+    ("hardirqs", BOTH_VARIANTS),
+    ("javagc", NotPackaged("cannot load usdt programs")),
+    ("klockstat", KPROBES),
+    ("ksnoop", KPROBES),
+    ("llcstat", Runs),
+    ("mdflush", KPROBES),
+    ("memleak", SIZED_BY_USER_SPACE),
+    ("mountsnoop", ARGS_RELOCATION),
+    ("numamove", KPROBES),
+    ("offcputime", SIZED_BY_USER_SPACE),
+    ("oomkill", KPROBES),
+    ("opensnoop", ARGS_RELOCATION),
+    ("profile", SIZED_BY_USER_SPACE),
+    // fentry on a function this kernel does not have; the tool's user space
+    // falls back to a kprobe.
+    (
+        "readahead",
+        Refused(1, "unknown BTF type `do_page_cache_ra`"),
+    ),
+    ("runqlat", BOTH_VARIANTS),
+    ("runqlen", Runs),
+    ("runqslower", BOTH_VARIANTS),
+    // A kfunc (`bpf_task_from_pid`): bpftool 7.1's vmlinux.h has no kfunc
+    // prototypes.
+    ("sigsnoop", NotBuilt("bpf_task_from_pid")),
+    ("slabratetop", KPROBES),
+    ("softirqs", BOTH_VARIANTS),
+    ("softirqslower", BOTH_VARIANTS),
+    ("solisten", KPROBES),
+    ("statsnoop", ARGS_RELOCATION),
+    // An arm64 syscall's tracepoint: the tool's user space skips it on x86.
+    ("syncsnoop", Refused(1, "sys_enter_arm_sync_file_range")),
+    ("syscount", Runs),
+    ("tcpconnect", KPROBES),
+    ("tcpconnlat", KPROBES),
+    ("tcplife", Runs),
+    (
+        "tcppktlat",
+        Refused(1, "the kernel refused to load program `tcp_destroy_sock`"),
+    ),
+    ("tcprtt", KPROBES),
+    ("tcpstates", Runs),
+    ("tcpsynbl", KPROBES),
+    ("tcptop", KPROBES),
+    ("tcptracer", KPROBES),
+    ("vfsstat", KPROBES),
+    ("wakeuptime", SIZED_BY_USER_SPACE),
+];
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/libbpf-tools")
+}
+
+/// A copy of the corpus's headers and the sources of `tools` in `dir`.
+fn copy_corpus(dir: &Path, tools: &[&str]) {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    for f in std::fs::read_dir(corpus()).unwrap() {
+        let f = f.unwrap().path();
+        let name = f.file_name().unwrap().to_str().unwrap().to_string();
+        let keep = match name.strip_suffix(".bpf.c") {
+            Some(tool) => tools.contains(&tool),
+            None => name.ends_with(".h"),
+        };
+        if keep {
+            std::fs::copy(&f, dir.join(&name)).unwrap();
+        }
+    }
+}
+
+/// The corpus project, initialised and built once for all tests of this
+/// file: every tool that builds, in one project as `cargo ebpf init` makes
+/// it, each packaged into the returned store.
+fn packaged_corpus() -> &'static (PathBuf, PathBuf) {
+    static ONCE: std::sync::OnceLock<(PathBuf, PathBuf)> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let dir = workdir().join("corpus/libbpf-tools");
+        let builds: Vec<&str> = TOOLS
+            .iter()
+            .filter(|(_, o)| !matches!(o, NotBuilt(_)))
+            .map(|(t, _)| *t)
+            .collect();
+        copy_corpus(&dir, &builds);
+        let out = cargo_ebpf(&dir, &["init", "--lang", "c"]);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let manifest = std::fs::read_to_string(dir.join("ebpf.toml")).unwrap();
+        // Each program entry names its tool; the licence is the sources'.
+        assert!(
+            manifest.contains(
+                "name = \"tracepoint__syscalls__sys_enter_execve\"\nobject = \"execsnoop\""
+            ),
+            "{manifest}"
+        );
+        assert!(
+            manifest.contains("license = \"(LGPL-2.1-only OR BSD-2-Clause)"),
+            "{manifest}"
+        );
+        let out = cargo_ebpf(&dir, &["build", "--release"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let store = workdir().join("stores/corpus");
+        let s = store.to_str().unwrap().to_string();
+        for (tool, outcome) in TOOLS {
+            if matches!(outcome, NotBuilt(_)) {
+                continue;
+            }
+            let out = cargo_ebpf(
+                &dir,
+                &[
+                    "package",
+                    "--no-build",
+                    "--object",
+                    tool,
+                    "--json",
+                    "--store",
+                    &s,
+                ],
+            );
+            match outcome {
+                NotPackaged(why) => {
+                    let err = fails(&out, 1);
+                    assert!(err.contains(why), "{tool}: {err}");
+                }
+                _ => {
+                    let report = json(&ok(&out));
+                    assert_eq!(report["tag"], format!("{tool}:0.1.0"), "{tool}");
+                }
+            }
+        }
+        (dir, store)
+    })
+}
+
+#[test]
+fn every_corpus_tool_builds_and_packages_as_its_own_image() {
+    let (_, store) = packaged_corpus();
+    let s = store.to_str().unwrap();
+    // Each image carries its own tool: its name, its programs, and the
+    // record type of its event map where it has one (from DWARF: the
+    // corpus sends `struct event` through pointers and locals only).
+    let info = |tool: &str| {
+        json(&ok(&runtime(
+            &["inspect", &format!("{tool}:0.1.0"), "--json", "--store", s],
+            &[],
+        )))
+    };
+    let metadata = |tool: &str| info(tool)["platforms"][0]["metadata"].clone();
+    let exitsnoop = metadata("exitsnoop");
+    assert_eq!(exitsnoop["name"], "exitsnoop", "{exitsnoop}");
+    let text = exitsnoop["object"]["programs"].to_string();
+    assert!(text.contains("sched_process_exit"), "{text}");
+    assert!(
+        !text.contains("tracepoint__syscalls__sys_enter_execve"),
+        "{text}"
+    );
+    for (tool, map, field) in [
+        ("exitsnoop", "events", "exit_time"),
+        ("execsnoop", "events", "args_size"),
+        ("tcpstates", "events", "newstate"),
+        ("opensnoop", "events", "fname"),
+    ] {
+        let i = metadata(tool);
+        let maps = i["object"]["maps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{i}"));
+        let m = maps.iter().find(|m| m["name"] == map).unwrap();
+        let record = m["record"].to_string();
+        assert!(record.contains(&format!("\"{field}\"")), "{tool}: {m}");
+    }
+
+    // The one tool that does not build fails on what it lacks.
+    for (tool, outcome) in TOOLS {
+        if let NotBuilt(why) = outcome {
+            let dir = workdir().join("corpus").join(tool);
+            copy_corpus(&dir, &[tool]);
+            ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
+            let out = cargo_ebpf(&dir, &["build"]);
+            assert!(!out.status.success(), "{tool} builds now: update TOOLS");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(why), "{tool}: {err}");
+        }
+    }
+    eprintln!("{}", table());
+}
+
+/// What the tests cause on the host while a tool runs: execs, exits, a TCP
+/// connection on the loopback.
+fn workload() {
+    for _ in 0..3 {
+        Command::new("/bin/true").status().unwrap();
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
+    drop(client);
+    drop(server);
+}
+
+#[test]
+fn corpus_tools_run_here_with_their_output_decoded_or_are_refused_with_the_reason() {
+    if !privileged("corpus_tools_run_here") {
+        return;
+    }
+    let (dir, store) = packaged_corpus();
+    let s = store.to_str().unwrap();
+    let _kernel = kernel_lock();
+    for (tool, outcome) in TOOLS {
+        let image = format!("{tool}:0.1.0");
+        match outcome {
+            Runs => {
+                let child = start(&["run", &image, "--json", "--duration", "2s", "--store", s]);
+                workload();
+                let (status, stdout, stderr) = child.finish();
+                assert!(status.success(), "{tool}: {stderr}");
+                // Decoded: every event and map entry is a JSON value of its
+                // type, never a hex string of raw bytes.
+                for line in stdout.lines().map(json) {
+                    for key in ["event", "value"] {
+                        if let Some(v) = line.get(key) {
+                            assert!(!v.is_string(), "{tool} shows raw bytes: {line}");
+                        }
+                    }
+                }
+                check_output(tool, &stdout);
+            }
+            Refused(code, why) => {
+                let out = runtime(&["run", &image, "--duration", "1s", "--store", s], &[]);
+                let err = fails(&out, *code);
+                assert!(err.contains(why), "{tool}: {err}");
+            }
+            NotPackaged(_) | NotBuilt(_) => continue,
+        }
+        let names = program_names(dir, tool);
+        // A refused run exits with the programs it loaded; the kernel frees
+        // them shortly after their descriptors close.
+        nothing_left_soon(&names.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+}
+
+/// What a tool's output must show after [`workload`], where the tool's own
+/// user space would show it too.
+fn check_output(tool: &str, stdout: &str) {
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(json)
+        .filter_map(|l| l.get("event").cloned())
+        .collect();
+    match tool {
+        // execsnoop's sibling: the three /bin/true exits, with their comm.
+        "exitsnoop" => assert!(
+            events.iter().filter(|e| e["comm"] == "true").count() >= 3,
+            "{stdout}"
+        ),
+        // The loopback connection's states, with numbers (not bytes).
+        "tcpstates" => assert!(
+            events
+                .iter()
+                .any(|e| e["newstate"].is_number() && e["family"] == 2),
+            "{stdout}"
+        ),
+        // Per-syscall counts.
+        "syscount" => assert!(
+            stdout
+                .lines()
+                .map(json)
+                .any(|l| l["map"] == "data" && l["value"]["count"].as_u64() > Some(0)),
+            "{stdout}"
+        ),
+        _ => {}
+    }
+}
+
+/// The programs of `tool`, from its project's ebpf.toml entries.
+fn program_names(dir: &Path, tool: &str) -> Vec<String> {
+    let manifest = std::fs::read_to_string(dir.join("ebpf.toml")).unwrap();
+    let mut names = Vec::new();
+    let mut name = None;
+    for line in manifest.lines() {
+        if let Some(n) = line.strip_prefix("name = \"") {
+            name = Some(n.trim_end_matches('"').to_string());
+        } else if line == format!("object = \"{tool}\"")
+            && let Some(n) = name.take()
+        {
+            names.push(n);
+        }
+    }
+    // The kernel shows the first 15 bytes of a program's name.
+    names
+        .into_iter()
+        .map(|n| n.chars().take(15).collect())
+        .collect()
+}
+
+/// [`TOOLS`] as a Markdown table.
+fn table() -> String {
+    let mut t = String::from(
+        "| tool | builds | packages | runs here | output decoded | notes |\n|---|---|---|---|---|---|\n",
+    );
+    for (tool, outcome) in TOOLS {
+        let row = match outcome {
+            Runs => ["yes", "yes", "yes", "yes", ""],
+            Refused(_, why) => ["yes", "yes", "no", "-", why],
+            NotPackaged(why) => ["yes", "no", "no", "-", why],
+            NotBuilt(why) => ["no", "no", "no", "-", why],
+        };
+        t.push_str(&format!("| {tool} | {} |\n", row.join(" | ")));
+    }
+    t
+}
