@@ -57,7 +57,12 @@ pub enum Kind {
     Restrict(u32),
     Func(u32),
     FuncProto,
-    Var(u32),
+    /// A variable: its type, and whether it is global (`static` ones, such
+    /// as the format strings of `bpf_printk`, are the program's own).
+    Var {
+        ty: u32,
+        global: bool,
+    },
     Datasec(Vec<SecVar>),
     Float {
         size: u32,
@@ -212,14 +217,15 @@ impl Btf {
         found.next().is_none().then_some(first)
     }
 
-    /// The DATASEC called `name` and its variables: (variable name, type id
-    /// of the variable's type).
+    /// The DATASEC called `name` and its global variables: (variable name,
+    /// type id of the variable's type); `static` ones (the format strings
+    /// of `bpf_printk`) are left out.
     pub fn datasec_vars(&self, name: &str) -> Vec<(String, u32)> {
         let mut out = Vec::new();
         for &id in self.ids_by_name(name) {
             if let Some(Kind::Datasec(vars)) = self.kind(id) {
                 for v in vars {
-                    if let Some(Kind::Var(ty)) = self.kind(v.ty) {
+                    if let Some(Kind::Var { ty, global: true }) = self.kind(v.ty) {
                         out.push((self.name_of(v.ty).to_string(), *ty));
                     }
                 }
@@ -451,8 +457,12 @@ fn read_type(r: &mut Reader<'_>) -> Result<Entry, BtfError> {
             Kind::FuncProto
         }
         14 => {
-            r.u32()?;
-            Kind::Var(size_or_type)
+            let linkage = r.u32()?;
+            Kind::Var {
+                ty: size_or_type,
+                // BTF_VAR_STATIC is 0; GLOBAL_ALLOCATED 1, GLOBAL_EXTERN 2.
+                global: linkage != 0,
+            }
         }
         15 => {
             let mut vars = Vec::with_capacity(vlen as usize);

@@ -64,7 +64,9 @@ pub enum ObjectError {
     UnknownRecord { map: String, record: String },
     #[error("ebpf.toml describes map `{0}`, which the object does not define")]
     UnknownMap(String),
-    #[error("ebpf.toml describes variable `{0}`, which is not a `.rodata` variable of the object")]
+    #[error(
+        "ebpf.toml describes variable `{0}`, which is not a global variable (`.rodata`, `.data` or `.bss`) of the object"
+    )]
     UnknownVariable(String),
 }
 
@@ -142,7 +144,10 @@ pub struct Variable {
     pub name: String,
     #[serde(rename = "type")]
     pub ty: TypeDesc,
-    /// Offset in `.rodata`.
+    /// The section holding it: `.rodata`, `.data` or `.bss`.
+    #[serde(default = "rodata", skip_serializing_if = "is_rodata")]
+    pub section: String,
+    /// Offset in its section.
     pub offset: u32,
     pub default: serde_json::Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,6 +167,18 @@ pub struct KernelRequirements {
 }
 
 const RODATA: &str = ".rodata";
+/// The sections whose global variables may be set at load time: the
+/// read-only ones (`const volatile`) and the writable ones (`.data`,
+/// `.bss`: a pid filter written as a plain global).
+const DATA_SECTIONS: [&str; 3] = [RODATA, ".data", ".bss"];
+
+fn is_rodata(section: &str) -> bool {
+    section == RODATA
+}
+
+fn rodata() -> String {
+    RODATA.to_string()
+}
 
 /// Runs `f`, a parser of hostile bytes, and turns a panic in it (a
 /// dependency's assertion on a malformed object) into an error message,
@@ -455,10 +472,20 @@ fn variables(
     big: bool,
 ) -> Result<Vec<Variable>, ObjectError> {
     let mut out = Vec::new();
-    if let (Some(btf), Some(section)) = (btf, file.section_by_name(RODATA)) {
-        let data = section.data().unwrap_or_default();
+    for section_name in DATA_SECTIONS {
+        let (Some(btf), Some(section)) = (btf, file.section_by_name(section_name)) else {
+            continue;
+        };
+        // `.bss` has no bytes in the file: its variables start as zeros.
+        let zeros;
+        let data = if section.kind() == object::SectionKind::UninitializedData {
+            zeros = vec![0u8; usize::try_from(section.size()).unwrap_or(0).min(1 << 20)];
+            &zeros[..]
+        } else {
+            section.data().unwrap_or_default()
+        };
         let index = section.index();
-        for (name, ty) in btf.datasec_vars(RODATA) {
+        for (name, ty) in btf.datasec_vars(section_name) {
             let Some(sym) = file
                 .symbols()
                 .find(|s| s.section_index() == Some(index) && s.name() == Ok(name.as_str()))
@@ -466,18 +493,35 @@ fn variables(
                 continue;
             };
             let ty = btf.describe(ty)?;
+            // A pointer means nothing to set from outside (the templates
+            // keep a pointer to their event struct only to put it in BTF).
+            if matches!(ty, TypeDesc::Pointer { .. }) {
+                continue;
+            }
             let offset = sym.address() as u32;
             let bytes = data.get(offset as usize..).unwrap_or_default();
             out.push(Variable {
                 default: ty.decode(bytes, big),
                 help: help.get(&name).cloned(),
+                section: section_name.to_string(),
                 name,
                 ty,
                 offset,
             });
         }
     }
-    out.sort_by(|a, b| a.offset.cmp(&b.offset).then(a.name.cmp(&b.name)));
+    out.sort_by(|a, b| {
+        (
+            DATA_SECTIONS.iter().position(|s| *s == a.section),
+            a.offset,
+            &a.name,
+        )
+            .cmp(&(
+                DATA_SECTIONS.iter().position(|s| *s == b.section),
+                b.offset,
+                &b.name,
+            ))
+    });
     for name in help.keys() {
         if !out.iter().any(|v| &v.name == name) {
             return Err(ObjectError::UnknownVariable(name.clone()));

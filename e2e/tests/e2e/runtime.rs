@@ -1241,3 +1241,93 @@ fn attach_arguments_reach_packaged_user_space() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     nothing_left_soon(&["count_packets"]);
 }
+
+#[test]
+fn plain_globals_are_set_at_load_time_and_format_strings_are_not_variables() {
+    let dir = workdir().join("globals");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/globals/globals.bpf.c");
+    std::fs::copy(&fixture, dir.join("globals.bpf.c")).unwrap();
+    ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
+    let store = workdir().join("stores/globals");
+    let s = store.to_str().unwrap();
+    let tag = json(&ok(&cargo_ebpf(&dir, &["package", "--json", "--store", s])))["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The plain globals are variables with their sections; bpf_printk's
+    // format string (a `static` of the function) is not.
+    let info = json(&ok(&runtime(
+        &["inspect", &tag, "--json", "--store", s],
+        &[],
+    )));
+    let object = &info["platforms"][0]["metadata"]["object"];
+    let vars: Vec<(String, String)> = object["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap().to_string(),
+                v["section"].as_str().unwrap_or(".rodata").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        vars,
+        [
+            ("label".to_string(), ".data".to_string()),
+            ("my_pid".to_string(), ".bss".to_string())
+        ],
+        "{object}"
+    );
+    // The record type came from DWARF: the program only uses a pointer.
+    assert!(object["maps"].to_string().contains("\"label\""), "{object}");
+    let refused = fails(
+        &runtime(&["run", &tag, "--store", s, "--set", "____fmt=x"], &[]),
+        2,
+    );
+    assert!(refused.contains("____fmt"), "{refused}");
+
+    if !privileged("plain_globals_are_set_at_load_time") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let me = std::process::id();
+    let pid = format!("my_pid={me}");
+    let child = start(&[
+        "run",
+        &tag,
+        "--store",
+        s,
+        "--json",
+        "--duration",
+        "3s",
+        "--set",
+        &pid,
+        "--set",
+        "label=mine",
+    ]);
+    // getppid(2) from this process and from another one: only ours passes
+    // the filter the kernel reads from .bss.
+    for _ in 0..3 {
+        assert!(std::os::unix::process::parent_id() > 0);
+    }
+    ok(&Command::new("python3")
+        .args(["-c", "import os\nfor _ in range(3): os.getppid()"])
+        .output()
+        .unwrap());
+    let (status, stdout, stderr) = child.finish();
+    assert!(status.success(), "{stderr}");
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(json)
+        .filter_map(|l| l.get("event").cloned())
+        .collect();
+    assert!(events.len() >= 3, "{stdout}");
+    for e in &events {
+        assert_eq!(e["pid"], me, "{stdout}");
+        assert_eq!(e["label"], "mine", "{stdout}");
+    }
+    nothing_left(&["on_getppid"]);
+}
