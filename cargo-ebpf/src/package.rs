@@ -31,6 +31,8 @@ pub struct PackageOptions {
     pub build: bool,
     /// The object to package when the project builds several.
     pub object: Option<String>,
+    /// Keep the object's DWARF (else stripped once the metadata is read).
+    pub keep_debug: bool,
     pub progress: bool,
     /// Sign the image (in the store, and in the archive) with this key.
     pub sign: Option<std::sync::Arc<ebpf_oci::sign::PrivateKey>>,
@@ -92,6 +94,7 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
         inputs.push(platform_input(
             &m,
             &name,
+            opts.keep_debug,
             &root,
             arch,
             opts.object.as_deref(),
@@ -163,6 +166,7 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
 fn platform_input(
     m: &Manifest,
     name: &str,
+    keep_debug: bool,
     root: &Path,
     arch: Arch,
     object: Option<&str>,
@@ -175,6 +179,16 @@ fn platform_input(
         path: object_path.clone(),
         message: e.to_string(),
     })?;
+    // The DWARF has given what the metadata needs (record types); no loader
+    // reads it, and it is most of the object.
+    let bytecode = if keep_debug {
+        bytecode
+    } else {
+        ebpf_object::strip_debug(&bytecode).map_err(|e| Error::Object {
+            path: object_path.clone(),
+            message: e.to_string(),
+        })?
+    };
     // The `[[program]]`s of this object (those without `object` apply to
     // any) must name its programs (a typo was silently dropped, with its
     // attach defaults).

@@ -71,6 +71,7 @@ pub fn run(opts: &RunOptions) -> Result<std::convert::Infallible> {
                 store: opts.store.clone(),
                 build: opts.build,
                 object: None,
+                keep_debug: false,
                 progress: true,
                 sign: None,
             })?;

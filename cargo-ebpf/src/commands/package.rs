@@ -30,6 +30,10 @@ pub struct PackageArgs {
     /// The object to package, when the project builds several (NAME of NAME.bpf.o)
     #[arg(long, value_name = "NAME")]
     pub object: Option<String>,
+    /// Keep the object's DWARF debug info in the image (default: stripped
+    /// after the metadata is read from it; BTF is always kept)
+    #[arg(long)]
+    pub keep_debug: bool,
     /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,
@@ -51,6 +55,7 @@ pub fn execute(a: PackageArgs) -> Result<()> {
         store: a.store.path(),
         build: !a.no_build,
         object: a.object,
+        keep_debug: a.keep_debug,
         progress: true,
         sign: a.signing.open()?.map(std::sync::Arc::new),
     })?;

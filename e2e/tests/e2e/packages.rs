@@ -138,8 +138,14 @@ fn images_are_standard_and_read_as_bpfman_reads_them() {
     )
     .unwrap();
     assert!(
-        first.stdout == built,
-        "layer 0 does not hold the built object"
+        first.stdout == ebpf_object::strip_debug(&built).unwrap(),
+        "layer 0 does not hold the built object (its DWARF stripped)"
+    );
+    assert!(
+        first.stdout.len() < built.len(),
+        "the DWARF was not stripped: {} of {} bytes",
+        first.stdout.len(),
+        built.len()
     );
 
     // What a user needs to run it.
