@@ -52,7 +52,32 @@ pub fn header(btf: &Path) -> Result<Vec<u8>> {
             status: out.status.to_string(),
         });
     }
-    Ok(out.stdout)
+    with_kfunc_prototypes(out.stdout, btf)
+}
+
+/// bpftool before 7.4 leaves the kfunc prototypes out (a source calling
+/// `bpf_task_from_pid` then fails with "undeclared identifier"): they are
+/// added from the BTF's `bpf_kfunc` tags, as newer bpftool writes them.
+fn with_kfunc_prototypes(mut header: Vec<u8>, btf: &Path) -> Result<Vec<u8>> {
+    const END: &[u8] = b"#endif /* __VMLINUX_H__ */";
+    if header.windows(23).any(|w| w == b"BPF_NO_KFUNC_PROTOTYPES") {
+        return Ok(header);
+    }
+    let data = std::fs::read(btf).map_err(Error::io("read", btf))?;
+    let types = ebpf_object::btf::Btf::parse(&data).map_err(|e| Error::Object {
+        path: btf.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let protos = types.kfunc_prototypes();
+    if protos.is_empty() {
+        return Ok(header);
+    }
+    let at = header
+        .windows(END.len())
+        .rposition(|w| w == END)
+        .unwrap_or(header.len());
+    header.splice(at..at, format!("{protos}\n").into_bytes());
+    Ok(header)
 }
 
 /// Writes vmlinux.h for `btf` to `out`.

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::desc::{EnumValue, Field, TypeDesc};
+use crate::desc::{EnumValue, Field, TypeDesc, flatten_anonymous};
 
 /// Why BTF could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -50,13 +50,21 @@ pub enum Kind {
         signed: bool,
         values: Vec<(u32, i64)>,
     },
-    Fwd,
+    /// A forward declaration: of a union, or else of a struct.
+    Fwd {
+        union: bool,
+    },
     Typedef(u32),
     Volatile(u32),
     Const(u32),
     Restrict(u32),
     Func(u32),
-    FuncProto,
+    /// A function's type: what it returns and its parameters (name, type;
+    /// type 0 for `...`).
+    FuncProto {
+        ret: u32,
+        params: Vec<(u32, u32)>,
+    },
     /// A variable: its type, and whether it is global (`static` ones, such
     /// as the format strings of `bpf_printk`, are the program's own).
     Var {
@@ -67,7 +75,12 @@ pub enum Kind {
     Float {
         size: u32,
     },
-    DeclTag,
+    /// `__attribute__((btf_decl_tag("NAME")))` on type `target` (on its
+    /// parameter or member `component`, or on all of it when -1).
+    DeclTag {
+        target: u32,
+        component: i32,
+    },
     TypeTag(u32),
 }
 
@@ -187,7 +200,7 @@ impl Btf {
         self.types.get(id as usize).map(|e| &e.kind)
     }
 
-    fn string(&self, off: u32) -> &str {
+    pub(crate) fn string(&self, off: u32) -> &str {
         let rest = self.strings.get(off as usize..).unwrap_or_default();
         let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
         std::str::from_utf8(&rest[..end]).unwrap_or("")
@@ -327,12 +340,12 @@ impl Btf {
             Kind::Struct { size, members } => TypeDesc::Struct {
                 name,
                 size: *size,
-                fields: fields(members)?,
+                fields: flatten_anonymous(fields(members)?),
             },
             Kind::Union { size, members } => TypeDesc::Union {
                 name,
                 size: *size,
-                fields: fields(members)?,
+                fields: flatten_anonymous(fields(members)?),
             },
             Kind::Enum {
                 size,
@@ -443,18 +456,21 @@ fn read_type(r: &mut Reader<'_>) -> Result<Entry, BtfError> {
                 values,
             }
         }
-        7 => Kind::Fwd,
+        7 => Kind::Fwd { union: kind_flag },
         8 => Kind::Typedef(size_or_type),
         9 => Kind::Volatile(size_or_type),
         10 => Kind::Const(size_or_type),
         11 => Kind::Restrict(size_or_type),
         12 => Kind::Func(size_or_type),
         13 => {
+            let mut params = Vec::with_capacity(vlen as usize);
             for _ in 0..vlen {
-                r.u32()?;
-                r.u32()?;
+                params.push((r.u32()?, r.u32()?));
             }
-            Kind::FuncProto
+            Kind::FuncProto {
+                ret: size_or_type,
+                params,
+            }
         }
         14 => {
             let linkage = r.u32()?;
@@ -476,10 +492,10 @@ fn read_type(r: &mut Reader<'_>) -> Result<Entry, BtfError> {
             Kind::Datasec(vars)
         }
         16 => Kind::Float { size: size_or_type },
-        17 => {
-            r.u32()?;
-            Kind::DeclTag
-        }
+        17 => Kind::DeclTag {
+            target: size_or_type,
+            component: r.u32()? as i32,
+        },
         18 => Kind::TypeTag(size_or_type),
         19 => {
             let mut values = Vec::with_capacity(vlen as usize);

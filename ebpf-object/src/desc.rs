@@ -72,6 +72,32 @@ pub struct Field {
     pub ty: TypeDesc,
 }
 
+/// Members of anonymous structs and unions become members of the enclosing
+/// one, as C reads them (`e->saddr_v4`): their fields take the anonymous
+/// member's place, at offsets counted from the enclosing struct. Unnamed
+/// bit-field padding (`int :3;`) is dropped. `fields` are already flat
+/// below (descriptions are built bottom-up), so one level is enough.
+pub(crate) fn flatten_anonymous(fields: Vec<Field>) -> Vec<Field> {
+    if fields.iter().all(|f| !f.name.is_empty()) {
+        return fields;
+    }
+    let mut out = Vec::with_capacity(fields.len());
+    for f in fields {
+        if !f.name.is_empty() {
+            out.push(f);
+            continue;
+        }
+        if let TypeDesc::Struct { fields: inner, .. } | TypeDesc::Union { fields: inner, .. } = f.ty
+        {
+            out.extend(inner.into_iter().map(|mut g| {
+                g.offset = g.offset.saturating_add(f.offset);
+                g
+            }));
+        }
+    }
+    out
+}
+
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }

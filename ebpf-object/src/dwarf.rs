@@ -15,7 +15,7 @@ use gimli::{
 };
 use object::{Object as _, ObjectSection as _};
 
-use crate::desc::{EnumValue, Field, TypeDesc};
+use crate::desc::{EnumValue, Field, TypeDesc, flatten_anonymous};
 
 type Reader<'a> = EndianSlice<'a, RunTimeEndian>;
 
@@ -199,7 +199,7 @@ impl Describer<'_, '_> {
                 elem
             }
             gimli::DW_TAG_structure_type | gimli::DW_TAG_union_type => {
-                let fields = self.members(off, depth)?;
+                let fields = flatten_anonymous(self.members(off, depth)?);
                 if tag == gimli::DW_TAG_structure_type {
                     TypeDesc::Struct { name, size, fields }
                 } else {

@@ -10,9 +10,11 @@
 
 pub mod attach;
 pub mod btf;
+mod cdecl;
 pub mod desc;
 mod dwarf;
 pub mod maps;
+mod strip;
 pub mod text;
 mod value;
 
@@ -26,6 +28,7 @@ pub use btf::Btf;
 pub use desc::{EnumValue, Field, TypeDesc};
 pub use ebpf_kinds::{KernelNeed, ProgramType};
 pub use maps::Display;
+pub use strip::strip_debug;
 
 /// Why an object cannot be packaged or loaded.
 #[derive(Debug, thiserror::Error)]

@@ -369,11 +369,13 @@ fn a_record_only_used_through_a_pointer_is_read_from_dwarf_as_btf_would_describe
     let TypeDesc::Struct { fields, .. } = &from_dwarf else {
         panic!("{from_dwarf:?}")
     };
+    // The anonymous union's members are the struct's, as C reads them.
     let names: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
         names,
         [
-            "pid", "comm", "", "grid", "st", "flags", "more", "ok", "where", "to"
+            "pid", "comm", "saddr_v4", "saddr_v6", "grid", "st", "flags", "more", "ok", "where",
+            "to"
         ]
     );
 
@@ -388,4 +390,96 @@ fn a_record_only_used_through_a_pointer_is_read_from_dwarf_as_btf_would_describe
     );
     let info = analyze(&compile(&RECORD_VIA_POINTER.replace("KEEP", "")), &hints).unwrap();
     assert_eq!(info.maps[0].record.as_ref(), Some(&from_btf));
+}
+
+#[test]
+fn stripping_debug_info_keeps_btf_and_everything_a_loader_reads() {
+    use object::{Object as _, ObjectSection as _};
+    let object = compile(XDP);
+    let stripped = ebpf_object::strip_debug(&object).unwrap();
+    let (before, after) = (
+        object::File::parse(&object[..]).unwrap(),
+        object::File::parse(&stripped[..]).unwrap(),
+    );
+    assert!(before.section_by_name(".debug_info").is_some());
+    // The debug sections and their relocations keep their headers (no
+    // index changes) but no bytes.
+    let debug: Vec<(String, u64)> = after
+        .sections()
+        .map(|s| (s.name().unwrap().to_string(), s.size()))
+        .filter(|(n, _)| n.contains(".debug_"))
+        .collect();
+    assert!(debug.len() >= 8, "{debug:?}");
+    assert!(debug.iter().all(|(_, size)| *size == 0), "{debug:?}");
+    assert_eq!(after.sections().count(), before.sections().count());
+    for kept in [".BTF", ".BTF.ext", "xdp", ".maps", ".rodata", "license"] {
+        assert_eq!(
+            after.section_by_name(kept).unwrap().data().unwrap(),
+            before.section_by_name(kept).unwrap().data().unwrap(),
+            "{kept}"
+        );
+    }
+    let debug_bytes: u64 = before
+        .sections()
+        .filter(|s| s.name().unwrap().contains(".debug_"))
+        .map(|s| s.size())
+        .sum();
+    assert!(
+        stripped.len() as u64 <= object.len() as u64 - debug_bytes + 64,
+        "{} -> {} ({debug_bytes} bytes of debug info)",
+        object.len(),
+        stripped.len()
+    );
+    // What the metadata says of it is the same.
+    let (a, b) = (
+        analyze(&object, &Hints::default()).unwrap(),
+        analyze(&stripped, &Hints::default()).unwrap(),
+    );
+    assert_eq!(
+        serde_json::to_value(&a).unwrap(),
+        serde_json::to_value(&b).unwrap()
+    );
+    // Idempotent, and bytes that are no ELF are refused, not a panic.
+    assert_eq!(ebpf_object::strip_debug(&stripped).unwrap(), stripped);
+    assert!(ebpf_object::strip_debug(b"not an elf").is_err());
+}
+
+#[test]
+fn kfunc_prototypes_are_declared_as_c_spells_them() {
+    use object::{Object as _, ObjectSection as _};
+    let object = compile(
+        r#"
+struct task_struct;
+struct pair { int a; };
+#define __kfunc __attribute__((btf_decl_tag("bpf_kfunc")))
+__kfunc struct task_struct *find_task(int pid, const char *name, char *const out) { return 0; }
+__kfunc void take(struct pair *p, unsigned long long (*cb)(void *ctx), const volatile __u32 *flags) {}
+__attribute__((btf_decl_tag("other"))) int not_a_kfunc(void) { return 0; }
+SEC("xdp") int prog(void *ctx) { return find_task(1, 0, 0) != 0; }
+char LICENSE[] SEC("license") = "GPL";
+"#,
+    );
+    let file = object::File::parse(&object[..]).unwrap();
+    let btf = ebpf_object::btf::Btf::parse(file.section_by_name(".BTF").unwrap().data().unwrap())
+        .unwrap();
+    let protos = btf.kfunc_prototypes();
+    let lines: Vec<&str> = protos.lines().filter(|l| l.starts_with("extern")).collect();
+    assert_eq!(
+        lines,
+        [
+            "extern struct task_struct *find_task(int pid, const char *name, char *const out) __weak __ksym;",
+            "extern void take(struct pair *p, unsigned long long (*cb)(void *), const volatile __u32 *flags) __weak __ksym;",
+        ],
+        "{protos}"
+    );
+    assert!(
+        protos.starts_with("#ifndef BPF_NO_KFUNC_PROTOTYPES\n"),
+        "{protos}"
+    );
+    // An object without kfuncs gets nothing.
+    let plain = compile(XDP);
+    let file = object::File::parse(&plain[..]).unwrap();
+    let btf = ebpf_object::btf::Btf::parse(file.section_by_name(".BTF").unwrap().data().unwrap())
+        .unwrap();
+    assert_eq!(btf.kfunc_prototypes(), "");
 }

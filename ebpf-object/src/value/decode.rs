@@ -81,6 +81,9 @@ impl TypeDesc {
     /// The value of a scalar type (`None` for arrays, structs and unions);
     /// `bytes` holds at least `self.size()` bytes.
     fn scalar<'b>(&self, bytes: &'b [u8], big_endian: bool) -> Option<Scalar<'b>> {
+        // `__be16`, `__be32` and `__be64` are big-endian whatever the host.
+        let big_endian = big_endian
+            || matches!(self, TypeDesc::Int { name, .. } if matches!(name.as_str(), "__be16" | "__be32" | "__be64"));
         let uint = || uint(bytes, big_endian);
         Some(match self {
             TypeDesc::Int { bool: true, .. } => Scalar::Bool(uint() != 0),
@@ -123,9 +126,87 @@ impl TypeDesc {
     }
 }
 
+/// How networking tools print a field, told by its name and size: an
+/// address as `127.0.0.1` or `::1`, a MAC as `02:00:00:00:00:01`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Net {
+    /// Four bytes in network order.
+    V4,
+    /// Sixteen bytes; IPv4 when only the first four are set (tools keep
+    /// either family in one 16-byte field).
+    V6,
+    Mac,
+}
+
 impl Field {
+    fn net(&self) -> Option<Net> {
+        if self.bits != 0 {
+            return None;
+        }
+        let n = self.name.to_ascii_lowercase();
+        let size = self.ty.size();
+        let whole = matches!(
+            self.ty,
+            TypeDesc::Int { .. } | TypeDesc::Struct { .. } | TypeDesc::Union { .. }
+        ) || matches!(&self.ty, TypeDesc::Array { elem, .. } if matches!(**elem, TypeDesc::Int { .. }));
+        let address = n.contains("addr")
+            || n == "ip"
+            || n.ends_with("_ip")
+            || n.starts_with("ip_")
+            || matches!(n.as_str(), "sip" | "dip" | "src_ip" | "dst_ip");
+        let mac = n.contains("mac") || n == "h_source" || n == "h_dest";
+        match size {
+            4 if address && whole => Some(Net::V4),
+            16 if address && whole => Some(Net::V6),
+            6 if mac && matches!(self.ty, TypeDesc::Array { .. }) => Some(Net::Mac),
+            _ => None,
+        }
+    }
+
+    /// Writes the field as [`Net`] says, or returns false.
+    fn write_net(&self, out: &mut Vec<u8>, record: &[u8], quoted: bool) -> bool {
+        let Some(net) = self.net() else {
+            return false;
+        };
+        let Some(b) = record
+            .get(self.offset as usize..)
+            .and_then(|at| at.get(..self.ty.size() as usize))
+        else {
+            return false;
+        };
+        if quoted {
+            out.push(b'"');
+        }
+        match net {
+            Net::V6 if b[4..].iter().all(|&x| x == 0) => {
+                let _ = write!(out, "{}", std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+            }
+            Net::V4 => {
+                let _ = write!(out, "{}", std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+            }
+            Net::V6 => {
+                let a: [u8; 16] = b.try_into().expect("16 bytes");
+                let _ = write!(out, "{}", std::net::Ipv6Addr::from(a));
+            }
+            Net::Mac => {
+                let _ = write!(
+                    out,
+                    "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                    b[0], b[1], b[2], b[3], b[4], b[5]
+                );
+            }
+        }
+        if quoted {
+            out.push(b'"');
+        }
+        true
+    }
+
     /// Appends this field's value, read from the enclosing struct's bytes.
     fn write_json(&self, out: &mut Vec<u8>, record: &[u8], big_endian: bool) {
+        if self.write_net(out, record, true) {
+            return;
+        }
         let at = record.get(self.offset as usize..).unwrap_or_default();
         if self.bits == 0 {
             return self.ty.write_json(out, at, big_endian);
@@ -141,6 +222,9 @@ impl Field {
 
     /// Appends this field's value as a table cell.
     pub fn write_cell(&self, out: &mut Vec<u8>, record: &[u8], big_endian: bool) {
+        if self.write_net(out, record, false) {
+            return;
+        }
         if self.bits == 0 {
             let at = record.get(self.offset as usize..).unwrap_or_default();
             return self.ty.write_cell(out, at, big_endian);
@@ -356,6 +440,53 @@ mod tests {
         let mut out = Vec::new();
         fields[0].write_cell(&mut out, &record()[..2], false);
         assert_eq!(out, b"-");
+    }
+
+    #[test]
+    fn network_fields_print_as_networking_tools_print_them() {
+        let bytes = |len| TypeDesc::Array {
+            len,
+            elem: Box::new(int("__u8", 1, false)),
+        };
+        let record = TypeDesc::Struct {
+            name: "event".into(),
+            size: 48,
+            fields: vec![
+                field("saddr", 0, int("__be32", 4, false)),
+                field("daddr_v6", 4, bytes(16)),
+                field("addr", 20, int("unsigned __int128", 16, false)),
+                field("dport", 36, int("__be16", 2, false)),
+                field("sport", 38, int("__u16", 2, false)),
+                field("mac", 40, bytes(6)),
+                field("count", 46, int("__u16", 2, false)),
+            ],
+        };
+        let mut b = vec![0u8; 48];
+        b[0..4].copy_from_slice(&[127, 0, 0, 1]);
+        b[4..20].copy_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        b[20..24].copy_from_slice(&[10, 1, 2, 3]); // IPv4 in a 16-byte field
+        b[36..38].copy_from_slice(&443u16.to_be_bytes());
+        b[38..40].copy_from_slice(&8080u16.to_le_bytes());
+        b[40..46].copy_from_slice(&[2, 0, 0, 0, 0, 0xab]);
+        b[46..48].copy_from_slice(&7u16.to_le_bytes());
+        assert_eq!(
+            record.decode(&b, false),
+            serde_json::json!({
+                "saddr": "127.0.0.1", "daddr_v6": "::1", "addr": "10.1.2.3",
+                "dport": 443, "sport": 8080, "mac": "02:00:00:00:00:ab", "count": 7
+            })
+        );
+        let TypeDesc::Struct { fields, .. } = &record else {
+            unreachable!()
+        };
+        let mut cell = Vec::new();
+        fields[0].write_cell(&mut cell, &b, false);
+        assert_eq!(cell, b"127.0.0.1");
+        // A field too short for its type is not read past the record.
+        assert_eq!(record.decode(&b[..10], false), serde_json::Value::Null);
+        let mut cell = Vec::new();
+        fields[1].write_cell(&mut cell, &b[..10], false);
+        assert_eq!(cell, b"-");
     }
 
     #[test]
