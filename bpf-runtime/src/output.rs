@@ -332,9 +332,10 @@ impl EventPrinter {
             let _ = writeln!(out, "{}", header.trim_end());
         }
         self.line.extend_from_slice(clock().as_bytes());
+        let family = record.address_family(bytes, self.big_endian);
         for f in fields {
             self.cell.clear();
-            f.write_cell(&mut self.cell, bytes, self.big_endian);
+            f.write_cell(&mut self.cell, bytes, self.big_endian, family);
             let pad = width(f).saturating_sub(self.cell.len());
             self.line.extend_from_slice(b"  ");
             if f.ty.is_textual() {

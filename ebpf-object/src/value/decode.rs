@@ -40,6 +40,7 @@ impl TypeDesc {
                     out.push(b']');
                 }
                 TypeDesc::Struct { fields, .. } | TypeDesc::Union { fields, .. } => {
+                    let family = self.address_family(bytes, big_endian);
                     out.push(b'{');
                     for (i, f) in fields.iter().enumerate() {
                         if i > 0 {
@@ -47,7 +48,7 @@ impl TypeDesc {
                         }
                         json_string(out, &f.name);
                         out.push(b':');
-                        f.write_json(out, bytes, big_endian);
+                        f.write_json(out, bytes, big_endian, family);
                     }
                     out.push(b'}');
                 }
@@ -68,6 +69,24 @@ impl TypeDesc {
             Some(s) => s.write(out, false),
             None => self.write_json(out, bytes, big_endian),
         }
+    }
+
+    /// The address family a record says its addresses are of: the value of
+    /// its field `family`, `af` or `*_family` (`AF_INET` is 2, `AF_INET6`
+    /// 10). Tools keep either family in one 16-byte field and say which.
+    pub fn address_family(&self, record: &[u8], big_endian: bool) -> Option<u64> {
+        let TypeDesc::Struct { fields, .. } = self else {
+            return None;
+        };
+        let f = fields.iter().find(|f| {
+            f.bits == 0
+                && matches!(f.ty, TypeDesc::Int { size: 1..=4, .. })
+                && (f.name == "family" || f.name == "af" || f.name.ends_with("_family"))
+        })?;
+        let at = record
+            .get(f.offset as usize..)?
+            .get(..f.ty.size() as usize)?;
+        Some(uint(at, big_endian))
     }
 
     /// Whether a table shows this type as text (left-aligned).
@@ -128,6 +147,9 @@ impl TypeDesc {
 
 /// How networking tools print a field, told by its name and size: an
 /// address as `127.0.0.1` or `::1`, a MAC as `02:00:00:00:00:01`.
+/// `AF_INET`, as Linux numbers it.
+const AF_INET: u64 = 2;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Net {
     /// Four bytes in network order.
@@ -163,8 +185,15 @@ impl Field {
         }
     }
 
-    /// Writes the field as [`Net`] says, or returns false.
-    fn write_net(&self, out: &mut Vec<u8>, record: &[u8], quoted: bool) -> bool {
+    /// Writes the field as [`Net`] says (a 16-byte address as IPv4 when the
+    /// record's `family` says AF_INET), or returns false.
+    fn write_net(
+        &self,
+        out: &mut Vec<u8>,
+        record: &[u8],
+        quoted: bool,
+        family: Option<u64>,
+    ) -> bool {
         let Some(net) = self.net() else {
             return false;
         };
@@ -178,7 +207,10 @@ impl Field {
             out.push(b'"');
         }
         match net {
-            Net::V6 if b[4..].iter().all(|&x| x == 0) => {
+            Net::V6
+                if family == Some(AF_INET)
+                    || (family.is_none() && b[4..].iter().all(|&x| x == 0)) =>
+            {
                 let _ = write!(out, "{}", std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]));
             }
             Net::V4 => {
@@ -202,9 +234,10 @@ impl Field {
         true
     }
 
-    /// Appends this field's value, read from the enclosing struct's bytes.
-    fn write_json(&self, out: &mut Vec<u8>, record: &[u8], big_endian: bool) {
-        if self.write_net(out, record, true) {
+    /// Appends this field's value, read from the enclosing struct's bytes;
+    /// `family` is the record's [`TypeDesc::address_family`].
+    fn write_json(&self, out: &mut Vec<u8>, record: &[u8], big_endian: bool, family: Option<u64>) {
+        if self.write_net(out, record, true, family) {
             return;
         }
         let at = record.get(self.offset as usize..).unwrap_or_default();
@@ -221,15 +254,22 @@ impl Field {
     }
 
     /// Appends this field's value as a table cell.
-    pub fn write_cell(&self, out: &mut Vec<u8>, record: &[u8], big_endian: bool) {
-        if self.write_net(out, record, false) {
+    /// `family` is the record's [`TypeDesc::address_family`].
+    pub fn write_cell(
+        &self,
+        out: &mut Vec<u8>,
+        record: &[u8],
+        big_endian: bool,
+        family: Option<u64>,
+    ) {
+        if self.write_net(out, record, false, family) {
             return;
         }
         if self.bits == 0 {
             let at = record.get(self.offset as usize..).unwrap_or_default();
             return self.ty.write_cell(out, at, big_endian);
         }
-        self.write_json(out, record, big_endian)
+        self.write_json(out, record, big_endian, family)
     }
 }
 
@@ -421,7 +461,7 @@ mod tests {
             .iter()
             .map(|f| {
                 let mut out = Vec::new();
-                f.write_cell(&mut out, &record(), false);
+                f.write_cell(&mut out, &record(), false, None);
                 String::from_utf8(out).unwrap()
             })
             .collect();
@@ -438,7 +478,7 @@ mod tests {
             ]
         );
         let mut out = Vec::new();
-        fields[0].write_cell(&mut out, &record()[..2], false);
+        fields[0].write_cell(&mut out, &record()[..2], false, None);
         assert_eq!(out, b"-");
     }
 
@@ -480,13 +520,40 @@ mod tests {
             unreachable!()
         };
         let mut cell = Vec::new();
-        fields[0].write_cell(&mut cell, &b, false);
+        fields[0].write_cell(&mut cell, &b, false, None);
         assert_eq!(cell, b"127.0.0.1");
         // A field too short for its type is not read past the record.
         assert_eq!(record.decode(&b[..10], false), serde_json::Value::Null);
         let mut cell = Vec::new();
-        fields[1].write_cell(&mut cell, &b[..10], false);
+        fields[1].write_cell(&mut cell, &b[..10], false, None);
         assert_eq!(cell, b"-");
+    }
+
+    #[test]
+    fn a_records_family_says_how_its_16_byte_addresses_read() {
+        let record = TypeDesc::Struct {
+            name: "event".into(),
+            size: 20,
+            fields: vec![
+                field("saddr", 0, int("unsigned __int128", 16, false)),
+                field("family", 16, int("__u16", 2, false)),
+            ],
+        };
+        // tcpstates copies four bytes for IPv4 and leaves the rest as it was.
+        let mut b = vec![0xeeu8; 20];
+        b[0..4].copy_from_slice(&[127, 0, 0, 1]);
+        b[16..18].copy_from_slice(&2u16.to_le_bytes());
+        assert_eq!(record.address_family(&b, false), Some(2));
+        assert_eq!(record.decode(&b, false)["saddr"], "127.0.0.1");
+        let TypeDesc::Struct { fields, .. } = &record else {
+            unreachable!()
+        };
+        let mut cell = Vec::new();
+        fields[0].write_cell(&mut cell, &b, false, record.address_family(&b, false));
+        assert_eq!(cell, b"127.0.0.1");
+        b[0..16].copy_from_slice(&std::net::Ipv6Addr::LOCALHOST.octets());
+        b[16..18].copy_from_slice(&10u16.to_le_bytes());
+        assert_eq!(record.decode(&b, false)["saddr"], "::1");
     }
 
     #[test]
