@@ -16,6 +16,7 @@ pub mod maps;
 pub mod output;
 pub mod package;
 pub mod records;
+pub mod trace;
 pub mod userspace;
 
 pub use error::{Result, RuntimeError};

@@ -31,6 +31,8 @@ pub struct OutputOptions {
 pub struct Seen {
     pub events: u64,
     pub lost: u64,
+    /// Lines of the package's `bpf_printk` shown.
+    pub traces: u64,
 }
 
 enum Source {
@@ -110,6 +112,12 @@ pub fn show(
         }
     }
 
+    // Opened only when the package prints, and only for this run.
+    let mut trace = crate::trace::TracePipe::open(&object.prints)
+        .map_err(|e| eprintln!("warning: {e}; bpf_printk output is not shown"))
+        .ok()
+        .flatten();
+
     let start = Instant::now();
     let deadline = opts.duration.map(|d| start + d);
     let mut next_tick = start + opts.interval;
@@ -134,6 +142,9 @@ pub fn show(
                     fds.extend(buffers.iter().map(|b| pollfd(b.as_raw_fd())))
                 }
             }
+        }
+        if let Some(t) = &trace {
+            fds.push(pollfd(t.fd()));
         }
         // SAFETY: fds is a valid array of pollfd for its length.
         let n = unsafe {
@@ -179,6 +190,12 @@ pub fn show(
                     }
                 }
             }
+        }
+        if let Some(t) = &mut trace {
+            t.read(|line| {
+                seen.traces += 1;
+                printer.print_trace(&mut lock, &line);
+            });
         }
         if Instant::now() >= next_tick {
             next_tick += opts.interval;
@@ -270,6 +287,37 @@ impl EventPrinter {
             line: Vec::with_capacity(256),
             cell: Vec::with_capacity(64),
         }
+    }
+
+    /// Prints a line the package's `bpf_printk` wrote: in JSON as
+    /// `{"time","trace":{"comm","pid","cpu","message"}}`, in a table as
+    /// `TIME  trace  COMM[PID]  MESSAGE` (its text escaped).
+    pub fn print_trace(&mut self, out: &mut impl Write, line: &crate::trace::TraceLine<'_>) {
+        self.line.clear();
+        if self.json {
+            let v = serde_json::json!({
+                "time": now_rfc3339(),
+                "trace": {
+                    "comm": line.comm,
+                    "pid": line.pid,
+                    "cpu": line.cpu,
+                    "message": line.message,
+                }
+            });
+            serde_json::to_writer(&mut self.line, &v).expect("writing to a Vec cannot fail");
+        } else {
+            let escape = ebpf_object::text::escape_controls;
+            let _ = write!(
+                self.line,
+                "{}  trace  {}[{}]  {}",
+                clock(),
+                escape(line.comm),
+                line.pid,
+                escape(line.message)
+            );
+        }
+        self.line.push(b'\n');
+        let _ = out.write_all(&self.line);
     }
 
     /// Decodes `bytes` through `record` (hex without one) and prints it.

@@ -103,8 +103,17 @@ pub struct ObjectInfo {
     pub programs: Vec<ProgramInfo>,
     pub maps: Vec<MapInfo>,
     pub variables: Vec<Variable>,
+    /// The format strings of the programs' `bpf_printk` calls (at most
+    /// [`MAX_PRINTS`]): what the runtime shows of the trace pipe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prints: Vec<String>,
     pub kernel: KernelRequirements,
 }
+
+/// How many `bpf_printk` formats an object's metadata lists, and how long
+/// each may be.
+pub const MAX_PRINTS: usize = 256;
+pub const MAX_PRINT_LEN: usize = 512;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProgramInfo {
@@ -269,6 +278,7 @@ fn analyze_unguarded(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectErr
     }
 
     let variables = variables(&file, btf.as_ref(), &hints.variables, big)?;
+    let prints = print_formats(&file);
 
     let mut program_types: Vec<ProgramType> = programs.iter().map(|p| p.ty).collect();
     program_types.sort();
@@ -306,6 +316,7 @@ fn analyze_unguarded(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectErr
         programs,
         maps,
         variables,
+        prints,
         kernel: KernelRequirements {
             min_version: format!("{}.{}", min.0, min.1),
             program_types,
@@ -463,6 +474,40 @@ fn map_info(
         display,
         record,
     })
+}
+
+/// The format strings of `bpf_printk` (`static const char ____fmt[]` in
+/// each calling function, in `.rodata`: a local symbol `FUNC.____fmt`), in
+/// symbol order, without duplicates; bounded by [`MAX_PRINTS`] and
+/// [`MAX_PRINT_LEN`].
+fn print_formats(file: &object::File<'_>) -> Vec<String> {
+    let Some(section) = file.section_by_name(RODATA) else {
+        return Vec::new();
+    };
+    let (index, data) = (section.index(), section.data().unwrap_or_default());
+    let mut out: Vec<String> = Vec::new();
+    for sym in file.symbols() {
+        if out.len() >= MAX_PRINTS {
+            break;
+        }
+        if sym.section_index() != Some(index) || !sym.name().is_ok_and(|n| n.ends_with("____fmt")) {
+            continue;
+        }
+        let Some(bytes) = usize::try_from(sym.address())
+            .ok()
+            .and_then(|at| data.get(at..))
+            .and_then(|d| d.get(..usize::try_from(sym.size()).ok()?))
+        else {
+            continue;
+        };
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        let text = String::from_utf8_lossy(&bytes[..end.min(MAX_PRINT_LEN)]);
+        let text = text.trim_end_matches('\n').to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    out
 }
 
 /// The `.rodata` variables: names and types from BTF, offsets from the symbol

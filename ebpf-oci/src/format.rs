@@ -944,6 +944,7 @@ mod tests {
                 record: None,
             }],
             variables: Vec::new(),
+            prints: Vec::new(),
             kernel: KernelRequirements {
                 min_version: "4.8".into(),
                 program_types: vec![ebpf_object::ProgramType::Xdp],

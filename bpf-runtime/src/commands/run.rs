@@ -79,11 +79,16 @@ pub fn execute(a: RunArgs) -> Result<i32> {
     drop(record);
     if !a.json {
         eprintln!(
-            "detached and unloaded {} ({} events{})",
+            "detached and unloaded {} ({} events{}{})",
             pkg.name,
             seen.events,
             if seen.lost > 0 {
                 format!(", {} lost", seen.lost)
+            } else {
+                String::new()
+            },
+            if seen.traces > 0 {
+                format!(", {} bpf_printk lines", seen.traces)
             } else {
                 String::new()
             }

@@ -1256,7 +1256,8 @@ fn plain_globals_are_set_at_load_time_and_format_strings_are_not_variables() {
         .unwrap()
         .to_string();
     // The plain globals are variables with their sections; bpf_printk's
-    // format string (a `static` of the function) is not.
+    // format string (a `static` of the function) is not, it is listed as
+    // what the package prints.
     let info = json(&ok(&runtime(
         &["inspect", &tag, "--json", "--store", s],
         &[],
@@ -1279,6 +1280,11 @@ fn plain_globals_are_set_at_load_time_and_format_strings_are_not_variables() {
             ("label".to_string(), ".data".to_string()),
             ("my_pid".to_string(), ".bss".to_string())
         ],
+        "{object}"
+    );
+    assert_eq!(
+        object["prints"],
+        serde_json::json!(["getppid by %d"]),
         "{object}"
     );
     // The record type came from DWARF: the program only uses a pointer.
@@ -1328,6 +1334,18 @@ fn plain_globals_are_set_at_load_time_and_format_strings_are_not_variables() {
     for e in &events {
         assert_eq!(e["pid"], me, "{stdout}");
         assert_eq!(e["label"], "mine", "{stdout}");
+    }
+    // Its bpf_printk lines are shown too, from the trace pipe: only the
+    // ones it wrote (the filter held there as well).
+    let traces: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(json)
+        .filter_map(|l| l.get("trace").cloned())
+        .collect();
+    assert!(traces.len() >= 3, "{stdout}");
+    for t in &traces {
+        assert_eq!(t["message"], format!("getppid by {me}"), "{stdout}");
+        assert!(t["comm"].is_string() && t["cpu"].is_number(), "{stdout}");
     }
     nothing_left(&["on_getppid"]);
 }
