@@ -176,20 +176,13 @@ impl Describer<'_, '_> {
                 let mut elem = self.describe_ref(elem_ref, depth)?;
                 // `T a[X][Y]`: one subrange per dimension, the last innermost.
                 let mut dims = Vec::new();
-                let mut tree = self.unit.entries_tree(Some(off)).map_err(|_| Malformed)?;
-                let root = tree.root().map_err(|_| Malformed)?;
-                let mut children = root.children();
-                while let Some(child) = children.next().map_err(|_| Malformed)? {
-                    let e = child.entry();
-                    if e.tag() != gimli::DW_TAG_subrange_type {
-                        continue;
-                    }
+                self.children(off, gimli::DW_TAG_subrange_type, |_, e| {
                     let len = udata(e, gimli::DW_AT_count)
                         .or_else(|| udata(e, gimli::DW_AT_upper_bound).map(|u| u.saturating_add(1)))
                         .unwrap_or(0);
                     dims.push(u32::try_from(len).map_err(|_| Malformed)?);
-                    self.count()?;
-                }
+                    Ok(())
+                })?;
                 for len in dims.into_iter().rev() {
                     elem = TypeDesc::Array {
                         len,
@@ -208,25 +201,18 @@ impl Describer<'_, '_> {
             }
             gimli::DW_TAG_enumeration_type => {
                 let mut values = Vec::new();
-                let mut tree = self.unit.entries_tree(Some(off)).map_err(|_| Malformed)?;
-                let root = tree.root().map_err(|_| Malformed)?;
-                let mut children = root.children();
-                while let Some(child) = children.next().map_err(|_| Malformed)? {
-                    let e = child.entry();
-                    if e.tag() != gimli::DW_TAG_enumerator {
-                        continue;
-                    }
-                    self.count()?;
+                self.children(off, gimli::DW_TAG_enumerator, |d, e| {
                     let value = match e.attr_value(gimli::DW_AT_const_value) {
                         Ok(Some(AttributeValue::Sdata(v))) => v,
                         Ok(Some(v)) => v.udata_value().map(|u| u as i64).unwrap_or(0),
                         _ => 0,
                     };
                     values.push(EnumValue {
-                        name: name_of(self.dwarf, self.unit, e).unwrap_or_default(),
+                        name: name_of(d.dwarf, d.unit, e).unwrap_or_default(),
                         value,
                     });
-                }
+                    Ok(())
+                })?;
                 let signed = match self.entry_type(&entry) {
                     Some(t) => matches!(
                         self.describe(t, depth + 1)?,
@@ -248,29 +234,20 @@ impl Describer<'_, '_> {
     /// The members of the struct or union at `off`.
     fn members(&mut self, off: UnitOffset, depth: u32) -> Result<Vec<Field>, Malformed> {
         let mut found = Vec::new();
-        {
-            let mut tree = self.unit.entries_tree(Some(off)).map_err(|_| Malformed)?;
-            let root = tree.root().map_err(|_| Malformed)?;
-            let mut children = root.children();
-            while let Some(child) = children.next().map_err(|_| Malformed)? {
-                let e = child.entry();
-                if e.tag() != gimli::DW_TAG_member {
-                    continue;
-                }
-                self.count()?;
-                let name = name_of(self.dwarf, self.unit, e).unwrap_or_default();
-                let bits = udata(e, gimli::DW_AT_bit_size).unwrap_or(0);
-                // DWARF 4+ bit-fields give their offset in bits from the
-                // start; other members their byte offset.
-                let bit_start = match udata(e, gimli::DW_AT_data_bit_offset) {
-                    Some(b) => b,
-                    None => udata(e, gimli::DW_AT_data_member_location)
-                        .unwrap_or(0)
-                        .saturating_mul(8),
-                };
-                found.push((name, bit_start, bits, self.entry_type(e)));
-            }
-        }
+        self.children(off, gimli::DW_TAG_member, |d, e| {
+            let name = name_of(d.dwarf, d.unit, e).unwrap_or_default();
+            let bits = udata(e, gimli::DW_AT_bit_size).unwrap_or(0);
+            // DWARF 4+ bit-fields give their offset in bits from the
+            // start; other members their byte offset.
+            let bit_start = match udata(e, gimli::DW_AT_data_bit_offset) {
+                Some(b) => b,
+                None => udata(e, gimli::DW_AT_data_member_location)
+                    .unwrap_or(0)
+                    .saturating_mul(8),
+            };
+            found.push((name, bit_start, bits, d.entry_type(e)));
+            Ok(())
+        })?;
         let mut fields = Vec::with_capacity(found.len());
         for (name, bit_start, bits, ty) in found {
             let offset = u32::try_from(bit_start / 8).map_err(|_| Malformed)?;
@@ -284,6 +261,31 @@ impl Describer<'_, '_> {
             });
         }
         Ok(fields)
+    }
+
+    /// Calls `each` with every child of the entry at `off` tagged `tag`,
+    /// counting each against [`MAX_FIELDS`].
+    fn children(
+        &mut self,
+        off: UnitOffset,
+        tag: gimli::DwTag,
+        mut each: impl FnMut(
+            &mut Self,
+            &DebuggingInformationEntry<'_, '_, Reader<'_>>,
+        ) -> Result<(), Malformed>,
+    ) -> Result<(), Malformed> {
+        let unit = self.unit;
+        let mut tree = unit.entries_tree(Some(off)).map_err(|_| Malformed)?;
+        let root = tree.root().map_err(|_| Malformed)?;
+        let mut children = root.children();
+        while let Some(child) = children.next().map_err(|_| Malformed)? {
+            let e = child.entry();
+            if e.tag() == tag {
+                self.count()?;
+                each(self, e)?;
+            }
+        }
+        Ok(())
     }
 
     fn count(&mut self) -> Result<(), Malformed> {
