@@ -175,19 +175,17 @@ fn platform_input(
     let out_dir = root.join("target/ebpf").join(arch.name());
     let object_path = pick_object(m, &out_dir, arch, object)?;
     let bytecode = std::fs::read(&object_path).map_err(Error::io("read", &object_path))?;
-    let mut info = ebpf_object::analyze(&bytecode, &m.hints()).map_err(|e| Error::Object {
+    let object_error = |e: ebpf_object::ObjectError| Error::Object {
         path: object_path.clone(),
         message: e.to_string(),
-    })?;
+    };
+    let mut info = ebpf_object::analyze(&bytecode, &m.hints()).map_err(object_error)?;
     // The DWARF has given what the metadata needs (record types); no loader
     // reads it, and it is most of the object.
     let bytecode = if keep_debug {
         bytecode
     } else {
-        ebpf_object::strip_debug(&bytecode).map_err(|e| Error::Object {
-            path: object_path.clone(),
-            message: e.to_string(),
-        })?
+        ebpf_object::strip_debug(&bytecode).map_err(object_error)?
     };
     // The `[[program]]`s of this object (those without `object` apply to
     // any) must name its programs (a typo was silently dropped, with its
@@ -306,8 +304,6 @@ fn platform_input(
     })
 }
 
-/// The one object to package: `--object`, else the project's own
-/// (`NAME.bpf.o`), else the only one built.
 /// `STEM` of `DIR/STEM.bpf.o`.
 fn object_stem(path: &Path) -> &str {
     path.file_name()
@@ -316,6 +312,8 @@ fn object_stem(path: &Path) -> &str {
         .unwrap_or_default()
 }
 
+/// The one object to package: `--object`, else the project's own
+/// (`NAME.bpf.o`), else the only one built.
 fn pick_object(m: &Manifest, out_dir: &Path, arch: Arch, wanted: Option<&str>) -> Result<PathBuf> {
     let built: Vec<String> = std::fs::read_dir(out_dir)
         .map(|d| {

@@ -60,7 +60,8 @@ pub fn header(btf: &Path) -> Result<Vec<u8>> {
 /// added from the BTF's `bpf_kfunc` tags, as newer bpftool writes them.
 fn with_kfunc_prototypes(mut header: Vec<u8>, btf: &Path) -> Result<Vec<u8>> {
     const END: &[u8] = b"#endif /* __VMLINUX_H__ */";
-    if header.windows(23).any(|w| w == b"BPF_NO_KFUNC_PROTOTYPES") {
+    const GUARD: &[u8] = b"BPF_NO_KFUNC_PROTOTYPES";
+    if header.windows(GUARD.len()).any(|w| w == GUARD) {
         return Ok(header);
     }
     let data = std::fs::read(btf).map_err(Error::io("read", btf))?;

@@ -145,19 +145,29 @@ impl TypeDesc {
     }
 }
 
-/// How networking tools print a field, told by its name and size: an
-/// address as `127.0.0.1` or `::1`, a MAC as `02:00:00:00:00:01`.
 /// `AF_INET`, as Linux numbers it.
 const AF_INET: u64 = 2;
 
+/// How networking tools print a field, told by its name and size: an
+/// address as `127.0.0.1` or `::1`, a MAC as `02:00:00:00:00:01`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Net {
     /// Four bytes in network order.
     V4,
-    /// Sixteen bytes; IPv4 when only the first four are set (tools keep
+    /// Sixteen bytes; IPv4 when the record's family says AF_INET, or
+    /// without a family when only the first four are set (tools keep
     /// either family in one 16-byte field).
     V6,
     Mac,
+}
+
+/// Whether `name` contains `part` (lower case ASCII), ignoring case:
+/// [`Field::net`] runs for every field of every record, so it allocates
+/// no lowered copy.
+fn contains_ignoring_case(name: &str, part: &str) -> bool {
+    name.as_bytes()
+        .windows(part.len())
+        .any(|w| w.eq_ignore_ascii_case(part.as_bytes()))
 }
 
 impl Field {
@@ -165,18 +175,24 @@ impl Field {
         if self.bits != 0 {
             return None;
         }
-        let n = self.name.to_ascii_lowercase();
+        let n = self.name.as_str();
+        let is = |word: &str| n.eq_ignore_ascii_case(word);
         let size = self.ty.size();
         let whole = matches!(
             self.ty,
             TypeDesc::Int { .. } | TypeDesc::Struct { .. } | TypeDesc::Union { .. }
         ) || matches!(&self.ty, TypeDesc::Array { elem, .. } if matches!(**elem, TypeDesc::Int { .. }));
-        let address = n.contains("addr")
-            || n == "ip"
-            || n.ends_with("_ip")
-            || n.starts_with("ip_")
-            || matches!(n.as_str(), "sip" | "dip" | "src_ip" | "dst_ip");
-        let mac = n.contains("mac") || n == "h_source" || n == "h_dest";
+        let (head, tail) = (
+            n.get(..3).unwrap_or(""),
+            n.get(n.len().saturating_sub(3)..).unwrap_or(""),
+        );
+        let address = contains_ignoring_case(n, "addr")
+            || is("ip")
+            || tail.eq_ignore_ascii_case("_ip")
+            || head.eq_ignore_ascii_case("ip_")
+            || is("sip")
+            || is("dip");
+        let mac = contains_ignoring_case(n, "mac") || is("h_source") || is("h_dest");
         match size {
             4 if address && whole => Some(Net::V4),
             16 if address && whole => Some(Net::V6),
@@ -206,27 +222,22 @@ impl Field {
         if quoted {
             out.push(b'"');
         }
-        match net {
-            Net::V6
-                if family == Some(AF_INET)
-                    || (family.is_none() && b[4..].iter().all(|&x| x == 0)) =>
-            {
-                let _ = write!(out, "{}", std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]));
-            }
-            Net::V4 => {
-                let _ = write!(out, "{}", std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]));
-            }
-            Net::V6 => {
-                let a: [u8; 16] = b.try_into().expect("16 bytes");
-                let _ = write!(out, "{}", std::net::Ipv6Addr::from(a));
-            }
-            Net::Mac => {
-                let _ = write!(
-                    out,
-                    "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-                    b[0], b[1], b[2], b[3], b[4], b[5]
-                );
-            }
+        // An IPv4 address: a 4-byte field, or a 16-byte one holding one.
+        let v4 = net == Net::V4
+            || (net == Net::V6
+                && (family == Some(AF_INET)
+                    || (family.is_none() && b[4..].iter().all(|&x| x == 0))));
+        if v4 {
+            let _ = write!(out, "{}", std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+        } else if net == Net::V6 {
+            let a: [u8; 16] = b.try_into().expect("16 bytes");
+            let _ = write!(out, "{}", std::net::Ipv6Addr::from(a));
+        } else {
+            let _ = write!(
+                out,
+                "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                b[0], b[1], b[2], b[3], b[4], b[5]
+            );
         }
         if quoted {
             out.push(b'"');
