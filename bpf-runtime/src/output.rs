@@ -67,7 +67,7 @@ pub fn show(
     for m in &object.maps {
         match m.display {
             Display::Events => {
-                let Some(map) = loaded.ebpf.take_map(&m.name) else {
+                let Some(map) = loaded.take_map(&m.name) else {
                     continue;
                 };
                 let record = m.record.clone();
@@ -100,7 +100,7 @@ pub fn show(
                 }
             }
             Display::Counters | Display::Log2Histogram => {
-                if let Some(map) = loaded.ebpf.map(&m.name) {
+                if let Some(map) = loaded.map(&m.name) {
                     counters.push(Counter {
                         info: m.clone(),
                         fd: crate::maps::map_data(map).fd().as_fd().as_raw_fd(),

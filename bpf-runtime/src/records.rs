@@ -176,7 +176,7 @@ fn pinnable_maps(pkg: &OpenedPackage, loaded: &Loaded) -> Vec<String> {
     pkg.object
         .maps
         .iter()
-        .filter(|m| loaded.ebpf.map(&m.name).is_some())
+        .filter(|m| loaded.map(&m.name).is_some())
         .map(|m| m.name.clone())
         .collect()
 }
@@ -394,7 +394,7 @@ fn pin_into(staging: &Path, pkg: &OpenedPackage, loaded: &Loaded) -> Result<()> 
         }
     }
     for m in pinnable_maps(pkg, loaded) {
-        let map = loaded.ebpf.map(&m).expect("listed because it exists");
+        let map = loaded.map(&m).expect("listed because it exists");
         let path = staging.join("maps").join(&m);
         crate::maps::pin_fd(crate::maps::map_data(map).fd().as_fd(), &path)
             .map_err(RuntimeError::io("pin", &path))?;

@@ -344,6 +344,13 @@ fn loader_error(e: aya_obj::ParseError) -> ObjectError {
     }
 }
 
+/// Whether the object keeps maps in the legacy `maps` section (as aya-ebpf's
+/// `#[map]` does; libbpf 1.0 dropped it for BTF-defined `.maps`). `false`
+/// for what is not an ELF object.
+pub fn has_legacy_maps(data: &[u8]) -> bool {
+    object::File::parse(data).is_ok_and(|f| f.section_by_name("maps").is_some())
+}
+
 /// A function in a program section: (function name, section name).
 pub type ProgramSymbol = (String, String);
 
