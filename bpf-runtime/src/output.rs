@@ -481,6 +481,10 @@ fn print_counter(out: &mut impl Write, c: &Counter, json: bool, big_endian: bool
         return print_histogram(out, &c.info.name, &rows, json);
     }
     for (key, value) in rows.iter().filter(|(_, v)| !is_zero(v)) {
+        if let Some((slots, rest)) = slots_histogram(value) {
+            print_slots_histogram(out, c, key, &slots, &rest, json);
+            continue;
+        }
         if json {
             let line = serde_json::json!({"time": now_rfc3339(), "map": c.info.name, "key": key, "value": value});
             let _ = writeln!(out, "{line}");
@@ -514,31 +518,50 @@ fn print_histogram(
     rows: &[(Value, Value)],
     json: bool,
 ) -> Result<()> {
-    let mut buckets: Vec<(u64, u64, u64)> = rows
-        .iter()
-        .filter_map(|(k, v)| {
-            let (low, high) = bucket_bounds(k.as_u64()?)?;
-            Some((low, high, v.as_u64()?))
-        })
-        .filter(|(_, _, n)| *n > 0)
-        .collect();
+    let buckets = log2_buckets(
+        rows.iter()
+            .filter_map(|(k, v)| Some((k.as_u64()?, v.as_u64()?))),
+    );
     if buckets.is_empty() {
         return Ok(());
     }
-    buckets.sort();
     if json {
-        let b: Vec<Value> = buckets
-            .iter()
-            .map(|(low, high, n)| serde_json::json!({"low": low, "high": high, "count": n}))
-            .collect();
-        let line = serde_json::json!({"time": now_rfc3339(), "map": name, "histogram": b});
+        let line = serde_json::json!({"time": now_rfc3339(), "map": name, "histogram": buckets_json(&buckets)});
         let _ = writeln!(out, "{line}");
         return Ok(());
     }
-    let max = buckets.iter().map(|(_, _, n)| *n).max().unwrap_or(1);
     let _ = writeln!(out, "{}  {name}", clock());
+    write_buckets(out, &buckets);
+    Ok(())
+}
+
+/// The non-empty log2 buckets of `(index, count)` pairs, lowest first:
+/// `(low, high, count)`.
+fn log2_buckets(counts: impl Iterator<Item = (u64, u64)>) -> Vec<(u64, u64, u64)> {
+    let mut buckets: Vec<(u64, u64, u64)> = counts
+        .filter_map(|(i, n)| {
+            let (low, high) = bucket_bounds(i)?;
+            Some((low, high, n))
+        })
+        .filter(|(_, _, n)| *n > 0)
+        .collect();
+    buckets.sort();
+    buckets
+}
+
+fn buckets_json(buckets: &[(u64, u64, u64)]) -> Value {
+    buckets
+        .iter()
+        .map(|(low, high, n)| serde_json::json!({"low": low, "high": high, "count": n}))
+        .collect()
+}
+
+/// A histogram as the bcc tools draw it: one line per bucket, stars scaled
+/// to the largest.
+fn write_buckets(out: &mut impl Write, buckets: &[(u64, u64, u64)]) {
+    let max = buckets.iter().map(|(_, _, n)| *n).max().unwrap_or(1);
     let _ = writeln!(out, "{:>24} : {:<10} distribution", "value", "count");
-    for (low, high, n) in buckets {
+    for &(low, high, n) in buckets {
         let stars = (u128::from(n) * 40 / u128::from(max)) as usize;
         let _ = writeln!(
             out,
@@ -549,7 +572,60 @@ fn print_histogram(
             "*".repeat(stars)
         );
     }
-    Ok(())
+}
+
+/// libbpf-tools' histograms: a value struct whose `slots` field is an array
+/// of counts per log2 bucket (`struct hist { __u32 slots[26]; char comm[16]; }`),
+/// one histogram per key. Returns the counts and the value's other fields.
+fn slots_histogram(value: &Value) -> Option<(Vec<u64>, Value)> {
+    let Value::Object(fields) = value else {
+        return None;
+    };
+    let slots = fields
+        .get("slots")?
+        .as_array()?
+        .iter()
+        .map(Value::as_u64)
+        .collect::<Option<Vec<u64>>>()?;
+    let mut rest = fields.clone();
+    rest.remove("slots");
+    Some((slots, Value::Object(rest)))
+}
+
+/// One entry of a libbpf-tools histogram map: its key and other fields,
+/// then the buckets.
+fn print_slots_histogram(
+    out: &mut impl Write,
+    c: &Counter,
+    key: &Value,
+    slots: &[u64],
+    rest: &Value,
+    json: bool,
+) {
+    let buckets = log2_buckets(slots.iter().enumerate().map(|(i, n)| (i as u64, *n)));
+    if buckets.is_empty() {
+        return;
+    }
+    if json {
+        let line = serde_json::json!({
+            "time": now_rfc3339(), "map": c.info.name, "key": key, "value": rest,
+            "histogram": buckets_json(&buckets),
+        });
+        let _ = writeln!(out, "{line}");
+        return;
+    }
+    let mut title = format!(
+        "{}  {}  {}",
+        clock(),
+        c.info.name,
+        inline(key, c.info.key.as_ref(), "key")
+    );
+    if !is_zero(rest) {
+        title.push_str("  ");
+        title.push_str(&inline(rest, c.info.value.as_ref(), "value"));
+    }
+    let _ = writeln!(out, "{title}");
+    write_buckets(out, &buckets);
 }
 
 #[cfg(test)]
@@ -737,5 +813,49 @@ mod tests {
             lines[4].ends_with(&format!("|{}|", "*".repeat(40))),
             "{text}"
         );
+    }
+
+    #[test]
+    fn libbpf_tools_histograms_are_one_per_key_with_their_other_fields() {
+        let value = json!({"slots": [0, 2, 0, 8], "comm": "bash"});
+        let (slots, rest) = slots_histogram(&value).unwrap();
+        assert_eq!(slots, [0, 2, 0, 8]);
+        assert_eq!(rest, json!({"comm": "bash"}));
+        assert!(slots_histogram(&json!({"slots": ["a"]})).is_none());
+        assert!(slots_histogram(&json!({"count": 1})).is_none());
+        let c = Counter {
+            info: ebpf_object::MapInfo {
+                name: "hists".into(),
+                ty: "hash".into(),
+                key_size: 4,
+                value_size: 32,
+                max_entries: 1,
+                key: None,
+                value: None,
+                display: Display::Counters,
+                record: None,
+            },
+            fd: -1,
+            per_cpu: false,
+        };
+        let mut out = Vec::new();
+        print_slots_histogram(&mut out, &c, &json!(4294967295u32), &slots, &rest, true);
+        let line: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(line["value"], json!({"comm": "bash"}));
+        assert_eq!(
+            line["histogram"],
+            json!([{"low": 1, "high": 1, "count": 2}, {"low": 4, "high": 7, "count": 8}])
+        );
+        let mut out = Vec::new();
+        print_slots_histogram(&mut out, &c, &json!(7), &slots, &rest, false);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .ends_with("hists  key=7  comm=bash"),
+            "{text}"
+        );
+        assert!(text.contains("         4 -> 7          : 8 "), "{text}");
     }
 }

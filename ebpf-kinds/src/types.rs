@@ -324,7 +324,7 @@ pub static TYPES: &[TypeInfo] = &[
         ty: ProgramType::Usdt,
         name: "usdt",
         summary: "user statically defined tracepoints (built and packaged; no template)",
-        attaches_to: "a USDT probe in an executable (refused: aya cannot attach USDT yet)",
+        attaches_to: "a USDT probe in an executable (refused: bpf-runtime cannot attach USDT yet)",
         sections: &["usdt/", "usdt"],
         section: "usdt",
         aya_macro: "usdt",

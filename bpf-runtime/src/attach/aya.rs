@@ -334,7 +334,7 @@ fn attach_one(
             Ok((AttachPoint::PerfEvent { frequency, cpus }, None))
         }
         ProgramType::Usdt => Err(RuntimeError::usage(format!(
-            "program `{name}` is a USDT probe, which the aya loader cannot attach; objects with BTF-defined maps (`.maps`) load with libbpf, which can"
+            "program `{name}` is a USDT probe, which bpf-runtime cannot attach yet; run it with its own user space"
         ))),
     }
 }

@@ -123,8 +123,9 @@ pub(super) fn load(
         message: why,
     };
     let mut builder = ObjectBuilder::default();
+    // libbpf names the internal maps after the object (`NAME.rodata`).
     builder
-        .name(object_name(&pkg.name))
+        .name(&pkg.name)
         .map_err(|e| object_error(e.to_string()))?;
     let mut open = builder
         .open_memory(&pkg.bytecode)
@@ -155,7 +156,7 @@ pub(super) fn load(
 
     let object = open
         .load()
-        .map_err(|e| load_error(&pkg.bytecode_name, &take_log(), &e))?;
+        .map_err(|e| load_error(&pkg.bytecode_name, &pkg.object.programs, &take_log(), &e))?;
 
     let mut held = Attachments::default();
     let mut attached = Vec::new();
@@ -221,17 +222,6 @@ struct Attachments {
     links: Vec<Link>,
     link_fds: Vec<OwnedFd>,
     detach: Vec<Detach>,
-}
-
-/// libbpf names internal maps after the object (`NAME.rodata`, 15 bytes
-/// at most): a short, plain name keeps them readable in `bpftool map`.
-fn object_name(package: &str) -> String {
-    let name: String = package
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(8)
-        .collect();
-    if name.is_empty() { "pkg".into() } else { name }
 }
 
 /// Writes each `--set` value into its section's map (`.rodata`, `.data`,
@@ -369,7 +359,12 @@ fn section_direction(p: &ProgramInfo) -> Option<Direction> {
 
 /// A failed load, in one line: the verifier's last words when a program
 /// was refused, else what libbpf said last.
-fn load_error(bytecode: &str, log: &str, e: &libbpf_rs::Error) -> RuntimeError {
+fn load_error(
+    bytecode: &str,
+    programs: &[ProgramInfo],
+    log: &str,
+    e: &libbpf_rs::Error,
+) -> RuntimeError {
     const BEGIN: &str = "-- BEGIN PROG LOAD LOG --";
     const END: &str = "-- END PROG LOAD LOG --";
     if let Some(begin) = log.find(BEGIN) {
@@ -389,6 +384,21 @@ fn load_error(bytecode: &str, log: &str, e: &libbpf_rs::Error) -> RuntimeError {
             log: verifier_tail(body),
         };
     }
+    // A BTF-attached program whose target the kernel lacks: libbpf says
+    // only "-ESRCH" about it.
+    if let Some(p) = log
+        .lines()
+        .filter(|l| l.contains("-ESRCH"))
+        .find_map(quoted_program)
+        .and_then(|name| programs.iter().find(|p| p.name == name))
+        && p.target.is_some()
+    {
+        let why = format!(
+            "this kernel has no `{}` to attach it to (its BTF, /sys/kernel/btf/vmlinux, does not list it); the tool's own user space would load another variant of it here",
+            p.target.as_deref().unwrap_or_default()
+        );
+        return RuntimeError::kernel(format!("load program `{}` ({})", p.name, p.section), why);
+    }
     RuntimeError::kernel(format!("load {bytecode}"), why(log, e))
 }
 
@@ -398,14 +408,19 @@ fn quoted_program(line: &str) -> Option<String> {
     Some(rest[..rest.find('\'')?].to_string())
 }
 
-/// libbpf's last messages (what failed, and why), then the error itself.
+/// libbpf's last messages (what failed, and why), then the error itself;
+/// the lines that only say that something failed are left out.
 fn why(log: &str, e: &libbpf_rs::Error) -> String {
     let lines: Vec<&str> = log
         .lines()
         .map(|l| l.trim().trim_start_matches("libbpf: ").trim())
-        .filter(|l| !l.is_empty())
+        .filter(|l| {
+            !l.is_empty()
+                && !l.starts_with("failed to load object")
+                && !l.contains("': failed to load: ")
+        })
         .collect();
-    let start = lines.len().saturating_sub(3);
+    let start = lines.len().saturating_sub(2);
     let mut text = lines[start..].join("; ");
     let e = e.to_string();
     if !text.contains(&e) {
@@ -432,6 +447,9 @@ fn attach_one(
             RuntimeError::kernel(format!("attach `{name}` to {what}"), why(&take_log(), &e))
         }
     };
+    let refused = |what: &str, e: std::io::Error| {
+        RuntimeError::kernel(format!("attach `{name}` to {what}"), e)
+    };
     let prog_fd = prog.as_fd().as_raw_fd();
     match p.ty {
         ProgramType::Xdp => {
@@ -457,19 +475,14 @@ fn attach_one(
                         libbpf_sys::bpf_xdp_attach(ifindex, prog_fd, flags, std::ptr::null())
                     };
                     if r < 0 {
-                        return Err(RuntimeError::kernel(
-                            format!("attach `{name}` to interface {iface}"),
+                        return Err(refused(
+                            &format!("interface {iface}"),
                             std::io::Error::from_raw_os_error(-r),
                         ));
                     }
                     held.detach.push(Detach::Xdp { ifindex, flags });
                 }
-                Err(e) => {
-                    return Err(RuntimeError::kernel(
-                        format!("attach `{name}` to interface {iface}"),
-                        e,
-                    ));
-                }
+                Err(e) => return Err(refused(&format!("interface {iface}"), e)),
             }
             Ok((AttachPoint::Xdp { iface }, None))
         }
@@ -478,7 +491,8 @@ fn attach_one(
             let ifindex = check_iface(&iface)? as i32;
             let direction = args.direction()?.expect("tc has a default direction");
             attach_tc(prog, ifindex, direction, held).map_err(|why| {
-                RuntimeError::kernel(format!("attach `{name}` to {iface} {direction}"), why)
+                let what = format!("{iface} {direction}");
+                RuntimeError::kernel(format!("attach `{name}` to {what}"), why)
             })?;
             Ok((AttachPoint::Tc { iface, direction }, None))
         }
@@ -612,16 +626,13 @@ fn attach_one(
                     )
                 };
                 if r < 0 {
-                    return Err(RuntimeError::kernel(
-                        format!("attach `{name}` to {what}"),
-                        std::io::Error::from_raw_os_error(-r),
-                    ));
+                    return Err(refused(&what, std::io::Error::from_raw_os_error(-r)));
                 }
                 held.detach.push(Detach::Cgroup {
                     prog: prog
                         .as_fd()
                         .try_clone_to_owned()
-                        .map_err(|e| RuntimeError::kernel("duplicate a descriptor", e))?,
+                        .map_err(|e| refused(&what, e))?,
                     cgroup: dir.into(),
                     attach_type,
                 });
@@ -644,8 +655,8 @@ fn attach_one(
                 )
             };
             if r < 0 {
-                return Err(RuntimeError::kernel(
-                    format!("attach `{name}` to a packet socket on {iface}"),
+                return Err(refused(
+                    &format!("a packet socket on {iface}"),
                     std::io::Error::last_os_error(),
                 ));
             }
@@ -656,9 +667,8 @@ fn attach_one(
             let cpus = ::aya::util::online_cpus()
                 .map_err(|(what, e)| RuntimeError::kernel(format!("read {what}"), e))?;
             for cpu in &cpus {
-                let pfd = cpu_clock(*cpu, frequency).map_err(|e| {
-                    RuntimeError::kernel(format!("open the CPU clock of CPU {cpu}"), e)
-                })?;
+                let pfd = cpu_clock(*cpu, frequency)
+                    .map_err(|e| refused(&format!("the CPU clock of CPU {cpu}"), e))?;
                 // The link owns the perf event from here (libbpf closes it
                 // on detach).
                 let link = prog
@@ -670,7 +680,7 @@ fn attach_one(
             Ok((AttachPoint::PerfEvent { frequency, cpus }, None))
         }
         ProgramType::Usdt => Err(RuntimeError::usage(format!(
-            "program `{name}` is a USDT probe, which bpf-runtime cannot attach yet"
+            "program `{name}` is a USDT probe, which bpf-runtime cannot attach yet; run it with its own user space"
         ))),
     }
 }
@@ -819,7 +829,12 @@ mod tests {
                    processed 3 insns\n\
                    -- END PROG LOAD LOG --\n\
                    libbpf: prog 'handle': failed to load: -13\n";
-        let e = load_error("p.bpf.o", log, &libbpf_rs::Error::from_raw_os_error(13));
+        let e = load_error(
+            "p.bpf.o",
+            &[],
+            log,
+            &libbpf_rs::Error::from_raw_os_error(13),
+        );
         let text = e.to_string();
         assert!(
             text.starts_with("the kernel refused to load program `handle` (Permission denied)"),
@@ -841,12 +856,24 @@ mod tests {
         assert!(e.contains("extern (kcfg) 'CONFIG_X'"), "{e}");
         assert!(!e.contains("libbpf: "), "{e}");
         assert!(!e.contains('\n'), "{e}");
+        assert!(!e.contains("failed to load object"), "{e}");
     }
 
     #[test]
-    fn internal_map_names_stay_short_and_plain() {
-        assert_eq!(object_name("tcpstates"), "tcpstate");
-        assert_eq!(object_name("a-b.c"), "abc");
-        assert_eq!(object_name("--"), "pkg");
+    fn a_missing_fentry_target_is_named() {
+        let log = "libbpf: prog 'do_page_cache_ra': failed to find kernel BTF type ID of 'do_page_cache_ra': -ESRCH\n\
+                   libbpf: prog 'do_page_cache_ra': failed to prepare load attributes: -ESRCH\n";
+        let programs = [program("do_page_cache_ra", "fentry/do_page_cache_ra")];
+        let e = load_error(
+            "r.bpf.o",
+            &programs,
+            log,
+            &libbpf_rs::Error::from_raw_os_error(3),
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("load program `do_page_cache_ra` (fentry/do_page_cache_ra): this kernel has no `do_page_cache_ra`"),
+            "{text}"
+        );
     }
 }

@@ -21,7 +21,7 @@ impl TypeDesc {
 
     /// Appends what [`TypeDesc::decode`] returns, as JSON text, to `out`.
     pub fn write_json(&self, out: &mut Vec<u8>, bytes: &[u8], big_endian: bool) {
-        let Some(bytes) = bytes.get(..self.size() as usize) else {
+        let Some(bytes) = self.fitting(bytes) else {
             out.extend_from_slice(b"null");
             return;
         };
@@ -61,13 +61,30 @@ impl TypeDesc {
     /// enum names bare, `-` when `bytes` is too short, anything composite
     /// as JSON.
     pub fn write_cell(&self, out: &mut Vec<u8>, bytes: &[u8], big_endian: bool) {
-        let Some(bytes) = bytes.get(..self.size() as usize) else {
+        let Some(bytes) = self.fitting(bytes) else {
             out.push(b'-');
             return;
         };
         match self.scalar(bytes, big_endian) {
             Some(s) => s.write(out, false),
             None => self.write_json(out, bytes, big_endian),
+        }
+    }
+
+    /// The bytes of a value of this type in `bytes`. A struct or a text
+    /// cut short keeps what it has: tools send records only as long as
+    /// their text (execsnoop's `args`), so the fields present are shown
+    /// (a field past the end is `null`, or `-` in a table) and the text up
+    /// to where it stops. `None` for any other value cut short.
+    fn fitting<'b>(&self, bytes: &'b [u8]) -> Option<&'b [u8]> {
+        match bytes.get(..self.size() as usize) {
+            Some(whole) => Some(whole),
+            None if !bytes.is_empty()
+                && (matches!(self, TypeDesc::Struct { .. }) || self.is_text()) =>
+            {
+                Some(bytes)
+            }
+            None => None,
         }
     }
 
@@ -254,6 +271,12 @@ impl Field {
         let at = record.get(self.offset as usize..).unwrap_or_default();
         if self.bits == 0 {
             return self.ty.write_json(out, at, big_endian);
+        }
+        // A bitfield past the end of a record cut short is not there.
+        let needed = (self.bit_offset as usize + self.bits as usize).div_ceil(8);
+        if at.len() < needed.min(8) {
+            out.extend_from_slice(b"null");
+            return;
         }
         let raw = uint(at, big_endian) >> self.bit_offset;
         let mask = if self.bits >= 64 {
@@ -457,10 +480,23 @@ mod tests {
             event().decode(&record(), false)["ports"],
             serde_json::json!([80, 443])
         );
-        assert_eq!(
-            event().decode(&record()[..31], false),
-            serde_json::Value::Null
-        );
+        // Cut short: the fields present, `null` for the one cut.
+        let cut = event().decode(&record()[..31], false);
+        assert_eq!(cut["pid"], 4242);
+        assert_eq!(cut["ports"], serde_json::Value::Null);
+        assert_eq!(event().decode(&[], false), serde_json::Value::Null);
+        // Text cut short is the text it has.
+        let text = TypeDesc::Array {
+            len: 16,
+            elem: Box::new(TypeDesc::Int {
+                name: "char".into(),
+                size: 1,
+                signed: true,
+                char: true,
+                bool: false,
+            }),
+        };
+        assert_eq!(text.decode(b"/bin/tr", false), "/bin/tr");
     }
 
     #[test]
@@ -533,8 +569,15 @@ mod tests {
         let mut cell = Vec::new();
         fields[0].write_cell(&mut cell, &b, false, None);
         assert_eq!(cell, b"127.0.0.1");
-        // A field too short for its type is not read past the record.
-        assert_eq!(record.decode(&b[..10], false), serde_json::Value::Null);
+        // A record cut short shows the fields it holds; a field too short
+        // for its type is not read past the record.
+        assert_eq!(
+            record.decode(&b[..10], false),
+            serde_json::json!({
+                "saddr": "127.0.0.1", "daddr_v6": null, "addr": null,
+                "dport": null, "sport": null, "mac": null, "count": null
+            })
+        );
         let mut cell = Vec::new();
         fields[1].write_cell(&mut cell, &b[..10], false, None);
         assert_eq!(cell, b"-");
