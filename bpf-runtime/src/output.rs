@@ -470,6 +470,11 @@ fn print_counter(out: &mut impl Write, c: &Counter, json: bool, big_endian: bool
     };
     let mut rows = Vec::new();
     for (key, values) in &entries {
+        // An entry nothing has written (all zero bytes) says nothing, typed
+        // or not: scratch buffers (libbpf-tools' `heap`), array slots unused.
+        if values.iter().all(|v| v.iter().all(|&b| b == 0)) {
+            continue;
+        }
         let mut value = Value::Null;
         for v in values {
             let d = decode(&c.info.value, v);
