@@ -215,7 +215,78 @@ fn present(need: KernelNeed) -> bool {
     }
 }
 
-/// The conventional cgroup v2 root, as packages and the kind table name it.
+/// Why the kernel may refuse a program that attaches through a BPF
+/// trampoline (fentry, fexit, lsm) with EPERM and no verifier log: what
+/// the host shows of each cause, those it rules out left out. `target` is
+/// the kernel function or LSM hook the program names.
+pub fn trampoline_refusal(ty: ProgramType, target: &str) -> Vec<String> {
+    trampoline_causes(ty, target, &|p| std::fs::read_to_string(p), &|p| {
+        std::fs::File::open(p).map(drop)
+    })
+}
+
+type Read<'a> = &'a dyn Fn(&str) -> std::io::Result<String>;
+type Open<'a> = &'a dyn Fn(&str) -> std::io::Result<()>;
+
+fn trampoline_causes(ty: ProgramType, target: &str, read: Read<'_>, open: Open<'_>) -> Vec<String> {
+    let mut causes = Vec::new();
+    match read("/sys/kernel/security/lockdown") {
+        Ok(modes) => {
+            if let Some(mode) = modes
+                .split_whitespace()
+                .find_map(|m| m.strip_prefix('[')?.strip_suffix(']'))
+                .filter(|m| *m != "none")
+            {
+                causes.push(format!(
+                    "the kernel is locked down ({mode}: /sys/kernel/security/lockdown), which can forbid attaching to kernel functions"
+                ));
+            }
+        }
+        Err(_) => causes.push(
+            "whether the kernel is locked down is unknown (securityfs is not mounted: mount -t securityfs none /sys/kernel/security)".into(),
+        ),
+    }
+    if ty == ProgramType::Lsm
+        && read("/sys/kernel/security/lsm").is_ok_and(|l| !l.split(',').any(|m| m.trim() == "bpf"))
+    {
+        causes.push(
+            "the BPF LSM is not active (add `bpf` to the lsm= kernel command line; CONFIG_BPF_LSM=y)"
+                .into(),
+        );
+    }
+    // Trampolines patch the function's ftrace entry: a kernel whose
+    // function tracer refuses access, or that cannot trace the function,
+    // cannot attach to it.
+    let functions = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"]
+        .iter()
+        .map(|d| format!("{d}/available_filter_functions"))
+        .find(|p| std::path::Path::new(p).exists());
+    if ty != ProgramType::Lsm
+        && let Some(path) = functions
+    {
+        match open(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => causes.push(format!(
+                "the kernel's function tracer refuses access ({path}: {e}), and fentry and fexit attach through it"
+            )),
+            Ok(()) => {
+                if let Ok(list) = read(&path)
+                    && !target.is_empty()
+                    && !list
+                        .lines()
+                        .any(|l| l.split_whitespace().next() == Some(target))
+                {
+                    causes.push(format!(
+                        "`{target}` is not a function the kernel can trace (not in {path}: inlined or notrace)"
+                    ));
+                }
+            }
+            Err(_) => {}
+        }
+    }
+    causes
+}
+
+/// The conventional cgroup v2 root, as packages and the kind table name it./// The conventional cgroup v2 root, as packages and the kind table name it.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// Where this host mounts cgroup v2: the first `cgroup2` mount in
@@ -430,5 +501,51 @@ mod tests {
         for need in KernelNeed::ALL {
             assert_eq!(serde_json::to_value(need).unwrap(), need.name());
         }
+    }
+}
+
+#[cfg(test)]
+mod trampoline_tests {
+    use super::*;
+
+    fn causes(ty: ProgramType, files: &[(&str, &str)], denied: bool) -> Vec<String> {
+        let read = |p: &str| {
+            files
+                .iter()
+                .find(|(f, _)| *f == p)
+                .map(|(_, c)| c.to_string())
+                .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+        };
+        let open = |_: &str| {
+            if denied {
+                Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
+            } else {
+                Ok(())
+            }
+        };
+        trampoline_causes(ty, "do_unlinkat", &read, &open)
+    }
+
+    #[test]
+    fn an_eperm_names_the_causes_the_host_shows() {
+        let locked = [(
+            "/sys/kernel/security/lockdown",
+            "none [integrity] confidentiality\n",
+        )];
+        let c = causes(ProgramType::Fentry, &locked, false);
+        assert!(c[0].contains("locked down (integrity"), "{c:?}");
+        let open = [(
+            "/sys/kernel/security/lockdown",
+            "[none] integrity confidentiality\n",
+        )];
+        assert!(causes(ProgramType::Fexit, &open, false).is_empty());
+        let c = causes(ProgramType::Fentry, &[], false);
+        assert!(c[0].contains("securityfs is not mounted"), "{c:?}");
+        let no_bpf = [
+            ("/sys/kernel/security/lockdown", "[none]\n"),
+            ("/sys/kernel/security/lsm", "lockdown,capability,landlock"),
+        ];
+        let c = causes(ProgramType::Lsm, &no_bpf, false);
+        assert!(c[0].contains("the BPF LSM is not active"), "{c:?}");
     }
 }

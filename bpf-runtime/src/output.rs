@@ -30,7 +30,10 @@ pub struct OutputOptions {
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Seen {
     pub events: u64,
+    /// Events the kernel dropped (perf buffers report them), in all and
+    /// per CPU.
     pub lost: u64,
+    pub lost_per_cpu: std::collections::BTreeMap<u32, u64>,
     /// Lines of the package's `bpf_printk` shown.
     pub traces: u64,
 }
@@ -43,7 +46,8 @@ enum Source {
     },
     Perf {
         map: String,
-        buffers: Vec<PerfEventArrayBuffer<MapData>>,
+        /// Each online CPU's buffer, with the CPU.
+        buffers: Vec<(u32, PerfEventArrayBuffer<MapData>)>,
         record: Option<TypeDesc>,
     },
 }
@@ -88,9 +92,15 @@ pub fn show(
                         .map_err(|(what, e)| RuntimeError::kernel(format!("read {what}"), e))?;
                     let mut buffers = Vec::new();
                     for cpu in cpus {
-                        buffers.push(array.open(cpu, Some(16)).map_err(|e| {
-                            RuntimeError::kernel(format!("open the perf buffer of CPU {cpu}"), e)
-                        })?);
+                        buffers.push((
+                            cpu,
+                            array.open(cpu, Some(16)).map_err(|e| {
+                                RuntimeError::kernel(
+                                    format!("open the perf buffer of CPU {cpu}"),
+                                    e,
+                                )
+                            })?,
+                        ));
                     }
                     sources.push(Source::Perf {
                         map: m.name.clone(),
@@ -139,7 +149,7 @@ pub fn show(
             match s {
                 Source::Ring { ring, .. } => fds.push(pollfd(ring.as_raw_fd())),
                 Source::Perf { buffers, .. } => {
-                    fds.extend(buffers.iter().map(|b| pollfd(b.as_raw_fd())))
+                    fds.extend(buffers.iter().map(|(_, b)| pollfd(b.as_raw_fd())))
                 }
             }
         }
@@ -175,7 +185,7 @@ pub fn show(
                     buffers,
                     record,
                 } => {
-                    for b in buffers.iter_mut() {
+                    for (cpu, b) in buffers.iter_mut() {
                         if !b.readable() {
                             continue;
                         }
@@ -185,7 +195,11 @@ pub fn show(
                                 let bytes: Vec<u8> = head.iter().chain(tail).copied().collect();
                                 printer.print(&mut lock, map, record.as_ref(), &bytes);
                             }
-                            aya::maps::perf::PerfEvent::Lost { count } => seen.lost += count,
+                            aya::maps::perf::PerfEvent::Lost { count } => {
+                                seen.lost += count;
+                                *seen.lost_per_cpu.entry(*cpu).or_default() += count;
+                                printer.print_lost(&mut lock, map, *cpu, count);
+                            }
                         });
                     }
                 }
@@ -292,6 +306,25 @@ impl EventPrinter {
     /// Prints a line the package's `bpf_printk` wrote: in JSON as
     /// `{"time","trace":{"comm","pid","cpu","message"}}`, in a table as
     /// `TIME  trace  COMM[PID]  MESSAGE` (its text escaped).
+    /// A perf buffer's report that the kernel dropped `count` events on
+    /// `cpu` (the buffer was full).
+    pub fn print_lost(&mut self, out: &mut impl Write, map: &str, cpu: u32, count: u64) {
+        self.line.clear();
+        if self.json {
+            let v =
+                serde_json::json!({"time": now_rfc3339(), "map": map, "lost": count, "cpu": cpu});
+            serde_json::to_writer(&mut self.line, &v).expect("writing to a Vec cannot fail");
+        } else {
+            let _ = write!(
+                self.line,
+                "{}  {map}  lost {count} events on CPU {cpu} (its perf buffer was full)",
+                clock()
+            );
+        }
+        self.line.push(b'\n');
+        let _ = out.write_all(&self.line);
+    }
+
     pub fn print_trace(&mut self, out: &mut impl Write, line: &crate::trace::TraceLine<'_>) {
         self.line.clear();
         if self.json {
@@ -708,7 +741,7 @@ mod tests {
     }
 
     #[test]
-    fn events_print_as_json_lines_and_short_records_as_null() {
+    fn events_print_as_json_lines_and_short_records_field_by_field() {
         let mut p = EventPrinter::new(true, false);
         let mut out = Vec::new();
         p.print(&mut out, "ev\"ents", Some(&event()), &record(7, "sh"));
@@ -723,8 +756,8 @@ mod tests {
         assert!(lines[0]["time"].as_str().unwrap().ends_with('Z'));
         assert_eq!(
             lines[1]["event"],
-            Value::Null,
-            "a record shorter than its type"
+            json!({"pid": null, "comm": null}),
+            "a record shorter than any of its fields"
         );
     }
 

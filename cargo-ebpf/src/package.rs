@@ -101,6 +101,15 @@ pub fn package(opts: &PackageOptions) -> Result<PackageReport> {
             revision.clone(),
         )?);
     }
+    if let Some(first) = inputs.first() {
+        for line in record_lines(&first.metadata.object) {
+            match line {
+                Ok(info) if opts.progress => eprintln!("{:>12} {info}", "Records"),
+                Ok(_) => {}
+                Err(warning) => eprintln!("warning: {warning}"),
+            }
+        }
+    }
     let ann = Annotations {
         title: name.clone(),
         description: m.package.description.clone(),
@@ -413,4 +422,21 @@ fn source_date(root: &Path) -> (String, Option<String>) {
         humantime::format_rfc3339_seconds(time).to_string(),
         revision,
     )
+}
+
+/// What each event map of the object carries: `Ok` naming the record type,
+/// `Err` warning that it has none (its events would show as hex).
+fn record_lines(object: &ebpf_object::ObjectInfo) -> Vec<std::result::Result<String, String>> {
+    object
+        .maps
+        .iter()
+        .filter(|m| m.display == ebpf_object::Display::Events)
+        .map(|m| match &m.record {
+            Some(r) => Ok(format!("map `{}` ({}) carries {}", m.name, m.ty, r.c_name())),
+            None => Err(format!(
+                "map `{}` ({}) carries records of no known type: they will show as hex; name the struct with `[map.{}] record = \"NAME\"` in ebpf.toml",
+                m.name, m.ty, m.name
+            )),
+        })
+        .collect()
 }

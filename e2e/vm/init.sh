@@ -75,6 +75,31 @@ s_runtime_lsm() {
 	run_for "mkdir /tmp/secret" bpf-runtime run /pkgs/c-lsm.tar --no-userspace --json --duration 60s --set blocked_name=secret || return 1
 	[ ! -d /tmp/secret ] && grep '"secret"' /tmp/out | grep -q '"denied":1'
 }
+# tc on a kernel without tcx (6.1): a filter on the clsact qdisc, which the
+# runtime creates and removes again.
+s_runtime_tc() {
+	ip link set lo up
+	run_for "ping -c 5 -i 0.2 127.0.0.1" bpf-runtime run /pkgs/c-tc.tar --no-userspace --json --iface lo --duration 60s --interval 1s || return 1
+	grep '"map":"stats"' /tmp/out | grep -q '"packets":[1-9]' || return 1
+	tc qdisc show dev lo > /tmp/qdisc
+	cat /tmp/qdisc
+	! grep -q clsact /tmp/qdisc
+}
+
+# A corpus tool (bcc's libbpf-tools, unchanged) attaches its kprobes or
+# fentry programs, sees some work, and shows its output decoded: no record
+# or value as a hex string.
+corpus_work() {
+	unlink_five
+	ls -R /sys/kernel/tracing/events/sched > /dev/null
+	cat /proc/version > /dev/null
+	mkdir /tmp/corpus-dir && rmdir /tmp/corpus-dir
+}
+s_corpus() {
+	run_for corpus_work bpf-runtime run "$1" --json --duration 60s --interval 1s || return 1
+	! grep -q '"event":"' /tmp/out && ! grep -q '"value":"[0-9a-f]*"}' /tmp/out
+}
+
 # The pre-load check agrees with the kernel: what it says is there is (the
 # scenarios above attached kprobes, trampolines and the BPF LSM for real).
 s_runtime_features() {
@@ -114,8 +139,13 @@ for bin in /t/*; do
 	lt=$(basename "$bin")          # LANG-TYPE
 	scenario "$lt" "s_template_${lt#*-}" "$bin"
 done
-for s in kprobe fentry lsm features leaves_nothing; do
+for s in kprobe fentry lsm tc features; do
 	scenario "runtime-$s" "s_runtime_$s"
 done
+for t in /corpus/*.tar; do
+	[ -f "$t" ] || continue
+	scenario "corpus-$(basename "$t" .tar)" s_corpus "$t"
+done
+scenario runtime-leaves_nothing s_runtime_leaves_nothing
 echo VM-DONE
 poweroff -f

@@ -384,6 +384,31 @@ fn load_error(
             log: verifier_tail(body),
         };
     }
+    // A trampoline program refused with EPERM and no verifier log: libbpf
+    // guesses at the memlock limit (lifted already); say what the host
+    // shows instead.
+    if let Some(p) = log
+        .lines()
+        .filter(|l| l.contains("BPF program load failed: -EPERM"))
+        .find_map(quoted_program)
+        .and_then(|name| programs.iter().find(|p| p.name == name))
+        && matches!(
+            p.ty,
+            ProgramType::Fentry | ProgramType::Fexit | ProgramType::Lsm
+        )
+    {
+        let target = p.target.as_deref().unwrap_or_default();
+        let causes = crate::kernel::trampoline_refusal(p.ty, target);
+        let why = if causes.is_empty() {
+            "Operation not permitted, with no verifier log: the kernel did not let it attach to kernel functions (`bpf-runtime features` shows what it offers)".to_string()
+        } else {
+            format!(
+                "Operation not permitted, with no verifier log; {}",
+                causes.join("; ")
+            )
+        };
+        return RuntimeError::kernel(format!("load program `{}` ({})", p.name, p.section), why);
+    }
     // A BTF-attached program whose target the kernel lacks: libbpf says
     // only "-ESRCH" about it.
     if let Some(p) = log

@@ -83,7 +83,12 @@ pub fn execute(a: RunArgs) -> Result<i32> {
             pkg.name,
             seen.events,
             if seen.lost > 0 {
-                format!(", {} lost", seen.lost)
+                let per_cpu: Vec<String> = seen
+                    .lost_per_cpu
+                    .iter()
+                    .map(|(cpu, n)| format!("CPU {cpu}: {n}"))
+                    .collect();
+                format!(", {} lost ({})", seen.lost, per_cpu.join(", "))
             } else {
                 String::new()
             },

@@ -1349,3 +1349,42 @@ fn plain_globals_are_set_at_load_time_and_format_strings_are_not_variables() {
     }
     nothing_left(&["on_getppid"]);
 }
+
+/// Issue 19: fentry refused with EPERM and no verifier log (as this
+/// machine's kernel refuses trampolines) is told in one line naming the
+/// program and what the host shows of the cause, not libbpf's guess at the
+/// memlock limit.
+#[test]
+fn a_refused_trampoline_program_is_told_with_what_the_host_shows() {
+    if !privileged("a_refused_trampoline_program_is_told_with_what_the_host_shows") {
+        return;
+    }
+    let (tag, store) = packaged("fentry");
+    let _guard = kernel_lock();
+    let out = runtime(
+        &[
+            "run",
+            &tag,
+            "--store",
+            store.to_str().unwrap(),
+            "--no-userspace",
+            "--duration",
+            "1s",
+        ],
+        &[],
+    );
+    if out.status.success() {
+        eprintln!("fentry attached on this kernel: nothing to explain");
+        return;
+    }
+    let err = fails(&out, 1);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(
+            "error: failed to load program `on_unlink` (fentry/do_unlinkat): Operation not permitted, with no verifier log"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("ulimit"), "{err}");
+    nothing_left_soon(&["on_unlink"]);
+}

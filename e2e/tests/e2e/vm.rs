@@ -211,7 +211,7 @@ fn guest_kernel_runs_kprobe_fentry_fexit_and_lsm_for_real() {
         }
     }
     // Kernel-only packages for the runtime, as archives.
-    for ty in ["kprobe", "fentry", "lsm"] {
+    for ty in ["kprobe", "fentry", "lsm", "tc"] {
         let dir = c_project(ty);
         let archive = root.join(format!("pkgs/c-{ty}.tar"));
         let store = workdir().join("vm/store");
@@ -228,8 +228,22 @@ fn guest_kernel_runs_kprobe_fentry_fexit_and_lsm_for_real() {
             ],
         ));
     }
-    for s in ["kprobe", "fentry", "lsm", "features", "leaves_nothing"] {
+    for s in [
+        "kprobe",
+        "fentry",
+        "lsm",
+        "tc",
+        "features",
+        "leaves_nothing",
+    ] {
         expected.push(format!("runtime-{s}"));
+    }
+    // The corpus tools with kprobe and fentry hooks, as the corpus test
+    // packaged them.
+    std::fs::create_dir_all(root.join("corpus")).unwrap();
+    let guest_tools = crate::corpus::guest_tools();
+    for (tool, _) in &guest_tools {
+        crate::corpus::corpus_archive(tool, &root.join(format!("corpus/{tool}.tar")));
     }
 
     let initrd = workdir().join("vm/initrd.gz");
@@ -262,18 +276,23 @@ fn guest_kernel_runs_kprobe_fentry_fexit_and_lsm_for_real() {
             .lines()
             .any(|l| l.starts_with(&format!("VM-PASS {name} ")));
         if !passed {
-            // The guest's output of that scenario.
-            let begin = format!("VM-BEGIN {name}");
-            let section: Vec<&str> = console
-                .lines()
-                .skip_while(|l| !l.starts_with(&begin))
-                .take_while(|l| {
-                    !["VM-PASS", "VM-FAIL", "VM-LIMIT"]
-                        .iter()
-                        .any(|m| l.starts_with(m))
-                })
-                .collect();
-            failures.push(format!("--- {name}:\n{}", section.join("\n")));
+            failures.push(format!("--- {name}:\n{}", scenario_output(&console, name)));
+        }
+    }
+    // Each corpus tool runs in the guest, or is refused there as the
+    // corpus table says.
+    for (tool, refused) in &guest_tools {
+        let name = format!("corpus-{tool}");
+        let section = scenario_output(&console, &name);
+        let passed = console
+            .lines()
+            .any(|l| l.starts_with(&format!("VM-PASS {name} ")));
+        match refused {
+            None if !passed => failures.push(format!("--- {name} (expected to run):\n{section}")),
+            Some(why) if passed || !section.contains(why) => failures.push(format!(
+                "--- {name} (expected to be refused with \"{why}\"):\n{section}"
+            )),
+            _ => {}
         }
     }
     for l in console.lines().filter(|l| l.starts_with("VM-PASS")) {
@@ -284,4 +303,19 @@ fn guest_kernel_runs_kprobe_fentry_fexit_and_lsm_for_real() {
         "the guest did not finish; its console:\n{console}"
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// What the guest printed for scenario `name`.
+fn scenario_output(console: &str, name: &str) -> String {
+    let begin = format!("VM-BEGIN {name}");
+    console
+        .lines()
+        .skip_while(|l| *l != begin)
+        .take_while(|l| {
+            !["VM-PASS", "VM-FAIL", "VM-LIMIT"]
+                .iter()
+                .any(|m| l.starts_with(m))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
