@@ -50,6 +50,14 @@ pub enum ObjectError {
     )]
     UnknownSection { function: String, section: String },
     #[error(
+        "program `{function}` is in section `{section}`, a libbpf program type cargo-ebpf does not package: {why}"
+    )]
+    UnsupportedSection {
+        function: String,
+        section: String,
+        why: &'static str,
+    },
+    #[error(
         "section `{section}` is not one aya (the loader of bpf-runtime and bpfman) knows; {hint}"
     )]
     LoaderSection { section: String, hint: String },
@@ -228,7 +236,6 @@ fn analyze_unguarded(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectErr
         .filter(|l| !l.is_empty())
         .ok_or(ObjectError::NoLicense)?;
     let programs = programs(&file)?;
-    let loader = aya_obj::Object::parse(data).map_err(loader_error)?;
     let btf = file
         .section_by_name(".BTF")
         .and_then(|s| s.data().ok())
@@ -239,20 +246,40 @@ fn analyze_unguarded(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectErr
         .and_then(|s| s.data().ok())
         .is_some_and(|d| btf::ext_has_core_relocs(d, big));
 
-    let mut global_data = false;
-    let mut maps = Vec::new();
-    for (name, map) in &loader.maps {
-        if !matches!(
-            map.section_kind(),
-            aya_obj::EbpfSectionKind::Maps | aya_obj::EbpfSectionKind::BtfMaps
-        ) {
-            global_data = true;
-            continue;
+    // aya-obj reads the maps of every object it accepts (bpfman loads with
+    // it). It refuses section names it does not know (`ksyscall/`, `usdt`,
+    // `tc`): objects with BTF-defined maps load with libbpf in
+    // bpf-runtime, so their maps are read from the BTF here instead.
+    let (defs, global_data) = match aya_obj::Object::parse(data) {
+        Ok(loader) => {
+            let mut global_data = false;
+            let mut defs = Vec::new();
+            for (name, map) in &loader.maps {
+                if matches!(
+                    map.section_kind(),
+                    aya_obj::EbpfSectionKind::Maps | aya_obj::EbpfSectionKind::BtfMaps
+                ) {
+                    defs.push((name.clone(), MapDef::of_aya(map)));
+                } else {
+                    global_data = true;
+                }
+            }
+            (defs, global_data)
         }
+        Err(aya_obj::ParseError::InvalidProgramSection { .. })
+            if !has_legacy_maps(data) && btf.is_some() =>
+        {
+            let btf = btf.as_ref().expect("checked");
+            (btf_map_defs(btf), has_global_data(&file))
+        }
+        Err(e) => return Err(loader_error(e)),
+    };
+    let mut maps = Vec::new();
+    for (name, def) in &defs {
         maps.push(map_info(
             &file,
             name,
-            map,
+            def,
             btf.as_ref(),
             hints.maps.get(name),
         )?);
@@ -399,9 +426,16 @@ fn programs(file: &object::File<'_>) -> Result<Vec<ProgramInfo>, ObjectError> {
     let out = symbols(file)
         .into_iter()
         .map(|(function, section)| {
-            let kind = classify_section(&section).ok_or_else(|| ObjectError::UnknownSection {
-                function: function.clone(),
-                section: section.clone(),
+            let kind = classify_section(&section).ok_or_else(|| match unsupported(&section) {
+                Some(why) => ObjectError::UnsupportedSection {
+                    function: function.clone(),
+                    section: section.clone(),
+                    why,
+                },
+                None => ObjectError::UnknownSection {
+                    function: function.clone(),
+                    section: section.clone(),
+                },
             })?;
             Ok(ProgramInfo {
                 name: function,
@@ -416,6 +450,67 @@ fn programs(file: &object::File<'_>) -> Result<Vec<ProgramInfo>, ObjectError> {
         return Err(ObjectError::NoPrograms);
     }
     Ok(out)
+}
+
+/// libbpf's section names of program types cargo-ebpf does not package,
+/// each with what they are: refused by name rather than as unknown.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    (
+        "iter/",
+        "an iterator runs when its file is read (`bpftool iter pin`), not on an event",
+    ),
+    (
+        "iter.s/",
+        "an iterator runs when its file is read (`bpftool iter pin`), not on an event",
+    ),
+    (
+        "struct_ops",
+        "struct_ops programs implement a kernel interface (TCP congestion control, sched_ext) through their map",
+    ),
+    (
+        "sk_msg",
+        "socket-map programs need a sockmap that user space fills",
+    ),
+    (
+        "sk_skb",
+        "socket-map programs need a sockmap that user space fills",
+    ),
+    ("sockops", "attach it to a cgroup with its own user space"),
+    ("cgroup/", "only cgroup_skb is attached by bpf-runtime"),
+    ("flow_dissector", "attach it with its own user space"),
+    ("sk_lookup", "attach it with its own user space"),
+    ("netfilter", "attach it with its own user space"),
+    (
+        "lwt_",
+        "attach it with its own user space (ip route ... encap bpf)",
+    ),
+    (
+        "syscall",
+        "a syscall program is run by its user space (BPF_PROG_RUN)",
+    ),
+    (
+        "freplace/",
+        "an freplace program replaces a function of another loaded program",
+    ),
+    (
+        "kprobe.session/",
+        "kprobe sessions are not attached by bpf-runtime",
+    ),
+    (
+        "uprobe.multi",
+        "multi-uprobes are not attached by bpf-runtime",
+    ),
+    (
+        "uretprobe.multi",
+        "multi-uprobes are not attached by bpf-runtime",
+    ),
+];
+
+fn unsupported(section: &str) -> Option<&'static str> {
+    UNSUPPORTED
+        .iter()
+        .find(|(prefix, _)| section.starts_with(prefix))
+        .map(|(_, why)| *why)
 }
 
 /// The struct `name` of an event map's records: from the object's BTF, else
@@ -434,23 +529,109 @@ fn record_type(
     Ok(dwarf::struct_by_name(file, name))
 }
 
+/// A map's definition: from aya-obj's parse, or from the object's BTF.
+struct MapDef {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    /// BTF type ids of the key and value; 0 when the BTF names none.
+    key_type: u32,
+    value_type: u32,
+}
+
+impl MapDef {
+    fn of_aya(map: &aya_obj::Map) -> MapDef {
+        let (key_type, value_type) = match map {
+            aya_obj::Map::Btf(m) => (m.def.btf_key_type_id, m.def.btf_value_type_id),
+            _ => (0, 0),
+        };
+        MapDef {
+            map_type: map.map_type(),
+            key_size: map.key_size(),
+            value_size: map.value_size(),
+            max_entries: map.max_entries(),
+            key_type,
+            value_type,
+        }
+    }
+}
+
+/// The maps of the `.maps` section, read as libbpf reads them: each
+/// variable is a struct whose `type`, `max_entries`, `key_size`,
+/// `value_size` members are pointers to arrays of that many elements
+/// (`__uint`), and whose `key` and `value` members point to their types
+/// (`__type`).
+fn btf_map_defs(btf: &Btf) -> Vec<(String, MapDef)> {
+    let mut out = Vec::new();
+    for (name, ty) in btf.datasec_vars(".maps") {
+        let Some(btf::Kind::Struct { members, .. }) = btf.kind(btf.resolve(ty)) else {
+            continue;
+        };
+        let mut def = MapDef {
+            map_type: 0,
+            key_size: 0,
+            value_size: 0,
+            max_entries: 0,
+            key_type: 0,
+            value_type: 0,
+        };
+        for m in members {
+            let Some(&btf::Kind::Ptr(target)) = btf.kind(btf.resolve(m.ty)) else {
+                continue;
+            };
+            let number = || match btf.kind(btf.resolve(target)) {
+                Some(&btf::Kind::Array { len, .. }) => len,
+                _ => 0,
+            };
+            match btf.string(m.name) {
+                "type" => def.map_type = number(),
+                "max_entries" => def.max_entries = number(),
+                "key_size" => def.key_size = number(),
+                "value_size" => def.value_size = number(),
+                "key" => {
+                    def.key_type = target;
+                    def.key_size = btf.size_of(target).unwrap_or(0);
+                }
+                "value" => {
+                    def.value_type = target;
+                    def.value_size = btf.size_of(target).unwrap_or(0);
+                }
+                _ => {}
+            }
+        }
+        out.push((name, def));
+    }
+    out
+}
+
+/// Whether the object has global variables (`.rodata`, `.data`, `.bss`,
+/// and their `.NAME` variants), which load as internal array maps.
+fn has_global_data(file: &object::File<'_>) -> bool {
+    file.sections().any(|s| {
+        s.name().is_ok_and(|n| {
+            [".rodata", ".data", ".bss"].iter().any(|d| {
+                n == *d
+                    || (n.starts_with(d) && n[d.len()..].starts_with('.') && !n.contains(".str"))
+            })
+        }) && s.size() > 0
+    })
+}
+
 fn map_info(
     file: &object::File<'_>,
     name: &str,
-    map: &aya_obj::Map,
+    map: &MapDef,
     btf: Option<&Btf>,
     hint: Option<&MapHint>,
 ) -> Result<MapInfo, ObjectError> {
-    let row = maps::by_id(map.map_type());
-    let (key, value) = match (map, btf) {
-        (aya_obj::Map::Btf(m), Some(btf)) => {
+    let row = maps::by_id(map.map_type);
+    let (key, value) = match btf {
+        Some(btf) => {
             let describe = |id: u32| (id != 0).then(|| btf.describe(id)).transpose();
-            (
-                describe(m.def.btf_key_type_id)?,
-                describe(m.def.btf_value_type_id)?,
-            )
+            (describe(map.key_type)?, describe(map.value_type)?)
         }
-        _ => (None, None),
+        None => (None, None),
     };
     let display = hint
         .and_then(|h| h.display)
@@ -469,13 +650,10 @@ fn map_info(
     };
     Ok(MapInfo {
         name: name.to_string(),
-        ty: row.map_or_else(
-            || format!("type_{}", map.map_type()),
-            |r| r.name.to_string(),
-        ),
-        key_size: map.key_size(),
-        value_size: map.value_size(),
-        max_entries: map.max_entries(),
+        ty: row.map_or_else(|| format!("type_{}", map.map_type), |r| r.name.to_string()),
+        key_size: map.key_size,
+        value_size: map.value_size,
+        max_entries: map.max_entries,
         key,
         value,
         display,

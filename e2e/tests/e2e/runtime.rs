@@ -1388,3 +1388,92 @@ fn a_refused_trampoline_program_is_told_with_what_the_host_shows() {
     assert!(!err.contains("ulimit"), "{err}");
     nothing_left_soon(&["on_unlink"]);
 }
+
+/// Issue 19: libbpf section names aya refused (`ksyscall/`, `tc`, `usdt`)
+/// package, their maps read from the BTF; `iter/` is refused by name; at
+/// run time the runtime loads the object with libbpf, attaches `tc` and
+/// says in one line why it cannot attach the rest.
+#[test]
+fn libbpf_section_names_package_and_run_or_are_refused_with_the_reason() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sections");
+    let dir = workdir().join("sections");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(fixtures.join("iter.bpf.c"), dir.join("iter.bpf.c")).unwrap();
+    ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
+    let store = workdir().join("stores/sections");
+    let s = store.to_str().unwrap();
+    let err = fails(&cargo_ebpf(&dir, &["package", "--store", s]), 1);
+    assert!(
+        err.contains("program `dump_task` is in section `iter/task`, a libbpf program type cargo-ebpf does not package: an iterator runs when its file is read"),
+        "{err}"
+    );
+
+    std::fs::remove_file(dir.join("iter.bpf.c")).unwrap();
+    std::fs::remove_file(dir.join("ebpf.toml")).unwrap();
+    std::fs::copy(fixtures.join("sections.bpf.c"), dir.join("sections.bpf.c")).unwrap();
+    ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
+    let tag = json(&ok(&cargo_ebpf(
+        &dir,
+        &["package", "--json", "--force", "--store", s],
+    )))["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let info = json(&ok(&runtime(
+        &["inspect", &tag, "--json", "--store", s],
+        &[],
+    )));
+    let object = &info["platforms"][0]["metadata"]["object"];
+    let map = &object["maps"][0];
+    assert_eq!(
+        (
+            &map["name"],
+            &map["type"],
+            &map["max_entries"],
+            &map["key_size"],
+            &map["value_size"]
+        ),
+        (
+            &serde_json::json!("counts"),
+            &serde_json::json!("hash"),
+            &serde_json::json!(16),
+            &serde_json::json!(4),
+            &serde_json::json!(8)
+        ),
+        "{object}"
+    );
+    assert_eq!(map["display"], "counters", "{object}");
+    if !privileged("libbpf_section_names_package_and_run_or_are_refused_with_the_reason") {
+        return;
+    }
+    let _guard = kernel_lock();
+    // The kernel check comes first: kprobes (ksyscall) and uprobes (usdt).
+    let out = runtime(
+        &[
+            "run",
+            &tag,
+            "--store",
+            s,
+            "--iface",
+            "lo",
+            "--duration",
+            "1s",
+        ],
+        &[],
+    );
+    let refusal = text(&out.stderr);
+    if out.status.code() == Some(3) {
+        assert!(
+            refusal.contains("needs kprobes (CONFIG_KPROBES)"),
+            "{refusal}"
+        );
+    } else {
+        let err = fails(&out, 2);
+        assert!(
+            err.contains("program `on_usdt` is a USDT probe, which bpf-runtime cannot attach yet"),
+            "{err}"
+        );
+    }
+    nothing_left_soon(&["on_tgkill", "on_tc", "on_usdt"]);
+}
