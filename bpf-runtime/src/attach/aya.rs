@@ -2,7 +2,6 @@
 //! section): what their authors test with.
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
 
 use aya::programs::{
     CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, FEntry, FExit, KProbe, Lsm, PerfEvent,
@@ -18,6 +17,7 @@ use ebpf_object::ProgramInfo;
 
 use super::net::{check_iface, packet_socket};
 use super::{AttachOptions, Attached, Backing, Loaded, ProgramArgs, XdpAttachMode, verifier_tail};
+use super::{cgroup_of, tracepoint_of, uprobe_of};
 use crate::error::{Result, RuntimeError};
 use crate::package::OpenedPackage;
 
@@ -185,11 +185,7 @@ fn attach_one(
             Ok((AttachPoint::Tc { iface, direction }, None))
         }
         ProgramType::Tracepoint => {
-            let (category, event) = target.split_once('/').ok_or_else(|| {
-                RuntimeError::usage(format!(
-                    "program `{name}`: tracepoint section names no CATEGORY/EVENT"
-                ))
-            })?;
+            let (category, event) = tracepoint_of(name, &target)?;
             let t = typed!(TracePoint);
             t.load().map_err(load_err)?;
             t.attach(category, event)
@@ -219,18 +215,11 @@ fn attach_one(
             Ok((AttachPoint::Kprobe { function, ret }, None))
         }
         ProgramType::Uprobe | ProgramType::Uretprobe => {
-            let binary = PathBuf::from(args.require(AttachArg::Binary)?);
-            let symbol = args.require(AttachArg::Symbol)?;
+            let (binary, symbol) = uprobe_of(&args)?;
             let scope = match args.pid()?.and_then(std::num::NonZeroU32::new) {
                 Some(pid) => UProbeScope::OneProcess(pid),
                 None => UProbeScope::AllProcesses,
             };
-            if !binary.exists() {
-                return Err(RuntimeError::usage(format!(
-                    "--binary {}: no such file",
-                    binary.display()
-                )));
-            }
             let u = typed!(UProbe);
             u.load().map_err(load_err)?;
             u.attach(symbol.as_str(), &binary, scope)
@@ -265,7 +254,7 @@ fn attach_one(
             Ok((AttachPoint::Lsm { hook: target }, None))
         }
         ProgramType::CgroupSkb => {
-            let cgroup = crate::kernel::cgroup_dir(&args.require(AttachArg::Cgroup)?)?;
+            let (cgroup, dir) = cgroup_of(&args)?;
             let c = typed!(CgroupSkb);
             let attach_type = match (c.expected_attach_type(), direction) {
                 (Some(t), _) => *t,
@@ -278,12 +267,6 @@ fn attach_one(
                     )));
                 }
             };
-            let dir = std::fs::File::open(&cgroup).map_err(|e| {
-                RuntimeError::usage(format!(
-                    "--cgroup {}: {e}; give a cgroup v2 directory",
-                    cgroup.display()
-                ))
-            })?;
             c.load().map_err(load_err)?;
             // From 5.7 aya attaches with a link, which shares the cgroup
             // with other programs anyway, and the kernel refuses any attach

@@ -10,7 +10,6 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::ptr::NonNull;
 use std::sync::Mutex;
 
@@ -26,6 +25,7 @@ use libbpf_rs::{
 
 use super::net::{check_iface, packet_socket};
 use super::{AttachOptions, Attached, Backing, Loaded, ProgramArgs, XdpAttachMode, verifier_tail};
+use super::{cgroup_of, tracepoint_of, uprobe_of};
 use crate::error::{Result, RuntimeError};
 use crate::package::OpenedPackage;
 
@@ -522,11 +522,7 @@ fn attach_one(
             Ok((AttachPoint::Tc { iface, direction }, None))
         }
         ProgramType::Tracepoint => {
-            let (category, event) = target.split_once('/').ok_or_else(|| {
-                RuntimeError::usage(format!(
-                    "program `{name}`: tracepoint section names no CATEGORY/EVENT"
-                ))
-            })?;
+            let (category, event) = tracepoint_of(name, &target)?;
             let link = prog
                 .attach_tracepoint(TracepointCategory::Custom(category.into()), event)
                 .map_err(failed(format!("tracepoint {target}")))?;
@@ -570,14 +566,7 @@ fn attach_one(
         }
         ProgramType::Uprobe | ProgramType::Uretprobe => {
             let ret = p.ty == ProgramType::Uretprobe;
-            let binary = PathBuf::from(args.require(AttachArg::Binary)?);
-            let symbol = args.require(AttachArg::Symbol)?;
-            if !binary.exists() {
-                return Err(RuntimeError::usage(format!(
-                    "--binary {}: no such file",
-                    binary.display()
-                )));
-            }
+            let (binary, symbol) = uprobe_of(&args)?;
             let pid = args.pid()?.map_or(-1, |pid| pid as i32);
             let link = prog
                 .attach_uprobe_with_opts(
@@ -619,17 +608,11 @@ fn attach_one(
             ))
         }
         ProgramType::CgroupSkb => {
-            let cgroup = crate::kernel::cgroup_dir(&args.require(AttachArg::Cgroup)?)?;
+            let (cgroup, dir) = cgroup_of(&args)?;
             let direction = match section_direction(p) {
                 Some(d) => d,
                 None => args.direction()?.expect("checked before load"),
             };
-            let dir = std::fs::File::open(&cgroup).map_err(|e| {
-                RuntimeError::usage(format!(
-                    "--cgroup {}: {e}; give a cgroup v2 directory",
-                    cgroup.display()
-                ))
-            })?;
             let what = format!("cgroup {}", cgroup.display());
             if kernel_at_least(5, 7) {
                 let link = prog.attach_cgroup(dir.as_raw_fd()).map_err(failed(what))?;

@@ -189,6 +189,40 @@ pub fn load(pkg: &OpenedPackage, opts: &AttachOptions) -> Result<Loaded> {
     }
 }
 
+/// `CATEGORY/EVENT` of tracepoint program `name`'s section target.
+fn tracepoint_of<'t>(name: &str, target: &'t str) -> Result<(&'t str, &'t str)> {
+    target.split_once('/').ok_or_else(|| {
+        RuntimeError::usage(format!(
+            "program `{name}`: tracepoint section names no CATEGORY/EVENT"
+        ))
+    })
+}
+
+/// A uprobe's executable, which must exist, and function.
+fn uprobe_of(args: &ProgramArgs) -> Result<(std::path::PathBuf, String)> {
+    let binary = std::path::PathBuf::from(args.require(ebpf_kinds::AttachArg::Binary)?);
+    let symbol = args.require(ebpf_kinds::AttachArg::Symbol)?;
+    if !binary.exists() {
+        return Err(RuntimeError::usage(format!(
+            "--binary {}: no such file",
+            binary.display()
+        )));
+    }
+    Ok((binary, symbol))
+}
+
+/// A cgroup_skb program's cgroup v2 directory, and it opened.
+fn cgroup_of(args: &ProgramArgs) -> Result<(std::path::PathBuf, std::fs::File)> {
+    let cgroup = crate::kernel::cgroup_dir(&args.require(ebpf_kinds::AttachArg::Cgroup)?)?;
+    let dir = std::fs::File::open(&cgroup).map_err(|e| {
+        RuntimeError::usage(format!(
+            "--cgroup {}: {e}; give a cgroup v2 directory",
+            cgroup.display()
+        ))
+    })?;
+    Ok((cgroup, dir))
+}
+
 /// Fills in the links that attach each program, from the kernel's list.
 fn find_links(attached: &mut [Attached]) {
     for info in ::aya::programs::loaded_links().flatten() {
