@@ -14,6 +14,7 @@ mount -t bpf bpf /sys/fs/bpf
 mount -t tracefs tracefs /sys/kernel/tracing
 mount -t securityfs securityfs /sys/kernel/security
 mkdir -p /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup
+for m in /mods/*.ko; do [ -f "$m" ] && insmod "$m"; done
 echo "VM-KERNEL $(uname -r) lsm=$(cat /sys/kernel/security/lsm)"
 
 # run_for TRIGGER CMD...: runs CMD, and TRIGGER once CMD has printed its

@@ -230,6 +230,23 @@ impl Btf {
         found.next().is_none().then_some(first)
     }
 
+    /// The names of the structs whose names `matches` accepts, sorted.
+    pub fn struct_names(&self, matches: impl Fn(&str) -> bool) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .by_name
+            .iter()
+            .filter(|(name, ids)| {
+                matches(name)
+                    && ids
+                        .iter()
+                        .any(|&id| matches!(self.kind(id), Some(Kind::Struct { .. })))
+            })
+            .map(|(name, _)| name.as_str())
+            .collect();
+        names.sort_unstable();
+        names
+    }
+
     /// The DATASEC called `name` and its global variables: (variable name,
     /// type id of the variable's type); `static` ones (the format strings
     /// of `bpf_printk`) are left out.

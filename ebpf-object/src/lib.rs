@@ -300,7 +300,10 @@ fn analyze_unguarded(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectErr
     {
         maps[*only].record = match record_type(&file, btf.as_ref(), "event")? {
             Some(r) => Some(r),
-            None => record_type(&file, btf.as_ref(), "Event")?,
+            None => match record_type(&file, btf.as_ref(), "Event")? {
+                Some(r) => Some(r),
+                None => lone_event_struct(&file, btf.as_ref())?,
+            },
         };
     }
 
@@ -527,6 +530,23 @@ fn record_type(
         return Ok(Some(btf.describe(id)?));
     }
     Ok(dwarf::struct_by_name(file, name))
+}
+
+/// The one struct of the object's BTF whose name ends in `_event`
+/// (capable's `struct cap_event`, a map's value type), when there is
+/// exactly one. (Not its DWARF: that describes every kernel struct the
+/// program's types reach, `perf_event` and `fsnotify_event` among them.)
+fn lone_event_struct(
+    file: &object::File<'_>,
+    btf: Option<&Btf>,
+) -> Result<Option<TypeDesc>, ObjectError> {
+    let Some(b) = btf else {
+        return Ok(None);
+    };
+    match b.struct_names(|n| n.ends_with("_event")).as_slice() {
+        [only] => record_type(file, btf, only),
+        _ => Ok(None),
+    }
 }
 
 /// A map's definition: from aya-obj's parse, or from the object's BTF.

@@ -183,11 +183,17 @@ fn guest_kernel_runs_kprobe_fentry_fexit_and_lsm_for_real() {
     let kernel = kernel_image();
     let root = workdir().join("vm/root");
     let _ = std::fs::remove_dir_all(&root);
-    for d in ["bin", "t", "pkgs", "lib64"] {
+    for d in ["bin", "t", "pkgs", "lib64", "mods"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     install(&root, Path::new("/bin/busybox"), "/bin/busybox");
     install(&root, &static_runtime(), "/bin/bpf-runtime");
+    // The clsact qdisc and the bpf classifier, modules in Debian's kernels:
+    // tc filters on a kernel without tcx need both (init.sh loads them).
+    for module in tc_modules(&kernel) {
+        let name = module.file_name().unwrap().to_str().unwrap().to_string();
+        install(&root, &module, &format!("/mods/{name}"));
+    }
     let init = Path::new(env!("CARGO_MANIFEST_DIR")).join("vm/init.sh");
     install(&root, &init, "/init");
     std::fs::set_permissions(
@@ -318,4 +324,22 @@ fn scenario_output(console: &str, name: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `sch_ingress.ko` and `cls_bpf.ko` of the kernel package `kernel` (its
+/// `vmlinuz`) came from, where it has them as modules.
+fn tc_modules(kernel: &Path) -> Vec<PathBuf> {
+    let Some(root) = kernel.parent().and_then(Path::parent) else {
+        return Vec::new();
+    };
+    let Ok(versions) = std::fs::read_dir(root.join("lib/modules")) else {
+        return Vec::new();
+    };
+    versions
+        .flatten()
+        .flat_map(|v| {
+            ["sch_ingress.ko", "cls_bpf.ko"].map(|m| v.path().join("kernel/net/sched").join(m))
+        })
+        .filter(|m| m.is_file())
+        .collect()
 }
