@@ -21,7 +21,8 @@ pub enum AttachArg {
     Cgroup,
     /// Path of an executable or shared library.
     Binary,
-    /// Symbol (function) name in `binary`, or a kernel function for kprobes.
+    /// Symbol (function) name in `binary`, a kernel function for kprobes,
+    /// or `PROVIDER:NAME` of a USDT probe.
     Symbol,
     /// Restrict to one process id (optional everywhere it appears).
     Pid,
@@ -61,7 +62,7 @@ impl AttachArg {
             AttachArg::Direction => "Traffic direction, ingress or egress",
             AttachArg::Cgroup => "cgroup v2 directory",
             AttachArg::Binary => "Executable or library to probe",
-            AttachArg::Symbol => "Function to probe",
+            AttachArg::Symbol => "Function to probe (PROVIDER:NAME for a USDT probe)",
             AttachArg::Pid => "Only this process",
             AttachArg::Frequency => "Sampling frequency in Hz",
         }

@@ -19,6 +19,6 @@ mod value_enum;
 pub use arch::{Arch, UnknownArch};
 pub use args::{ArgSpec, AttachArg, Direction};
 pub use doc::{markdown_table, runtime_table};
-pub use point::AttachPoint;
+pub use point::{AttachPoint, usdt_target};
 pub use section::{Section, classify_section};
 pub use types::{KernelNeed, Output, ProgramType, TYPES, TypeInfo, UnknownType};

@@ -55,6 +55,12 @@ pub enum AttachPoint {
     SocketFilter {
         iface: String,
     },
+    /// A USDT probe `provider:name` of a binary.
+    Usdt {
+        binary: PathBuf,
+        provider: String,
+        name: String,
+    },
     /// The software CPU clock of every online CPU.
     PerfEvent {
         frequency: u64,
@@ -79,6 +85,7 @@ impl AttachPoint {
             AttachPoint::CgroupSkb { .. } => ProgramType::CgroupSkb,
             AttachPoint::SocketFilter { .. } => ProgramType::SocketFilter,
             AttachPoint::PerfEvent { .. } => ProgramType::PerfEvent,
+            AttachPoint::Usdt { .. } => ProgramType::Usdt,
         }
     }
 }
@@ -106,6 +113,11 @@ impl fmt::Display for AttachPoint {
             AttachPoint::PerfEvent { frequency, cpus } => {
                 write!(f, "{ty} cpu-clock {frequency} Hz on {cpus} CPUs")
             }
+            AttachPoint::Usdt {
+                binary,
+                provider,
+                name,
+            } => write!(f, "{ty} {}:{provider}:{name}", binary.display()),
         }
     }
 }
@@ -164,10 +176,25 @@ impl FromStr for AttachPoint {
                     _ => None,
                 }
             }
-            ProgramType::Usdt => None,
+            ProgramType::Usdt => {
+                usdt_target(rest).map(|(binary, provider, name)| AttachPoint::Usdt {
+                    binary: binary.into(),
+                    provider: provider.into(),
+                    name: name.into(),
+                })
+            }
         };
         point.ok_or_else(bad)
     }
+}
+
+/// `BINARY:PROVIDER:NAME` (the binary's path may hold `:`).
+pub fn usdt_target(target: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = target.rsplitn(3, ':');
+    let name = parts.next().filter(|n| !n.is_empty())?;
+    let provider = parts.next().filter(|p| !p.is_empty())?;
+    let binary = parts.next().filter(|b| !b.is_empty())?;
+    Some((binary, provider, name))
 }
 
 impl Serialize for AttachPoint {
@@ -229,6 +256,11 @@ mod tests {
                 frequency: 99,
                 cpus: 2,
             },
+            AttachPoint::Usdt {
+                binary: "/usr/bin/python3.11".into(),
+                provider: "python".into(),
+                name: "gc__start".into(),
+            },
         ];
         for p in points {
             let text = p.to_string();
@@ -263,6 +295,7 @@ mod tests {
             "xpd lo",
             "tracepoint nocategory",
             "perf_event 99",
+            "usdt /bin/x:only",
         ] {
             assert!(bad.parse::<AttachPoint>().is_err(), "{bad}");
         }

@@ -146,6 +146,10 @@ fn from_section(ty: ProgramType, target: Option<&str>, arg: AttachArg) -> Option
         (Kprobe | Kretprobe, AttachArg::Symbol) => Some(target.to_string()),
         (Uprobe | Uretprobe, AttachArg::Binary) => target.rsplit_once(':').map(|(b, _)| b.into()),
         (Uprobe | Uretprobe, AttachArg::Symbol) => target.rsplit_once(':').map(|(_, s)| s.into()),
+        (Usdt, AttachArg::Binary) => ebpf_kinds::usdt_target(target).map(|(b, _, _)| b.into()),
+        (Usdt, AttachArg::Symbol) => {
+            ebpf_kinds::usdt_target(target).map(|(_, provider, name)| format!("{provider}:{name}"))
+        }
         (Tc | CgroupSkb, AttachArg::Direction) if target.parse::<Direction>().is_ok() => {
             Some(target.to_string())
         }

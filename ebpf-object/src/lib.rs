@@ -653,9 +653,12 @@ fn map_info(
         }
         None => (None, None),
     };
+    // libbpf's own maps for USDT arguments (`usdt.bpf.h`) say nothing to
+    // the user.
+    let libbpf_internal = name.starts_with("__bpf_usdt_");
     let display = hint
         .and_then(|h| h.display)
-        .or(row.map(|r| r.display))
+        .or(row.map(|r| r.display).filter(|_| !libbpf_internal))
         .unwrap_or(Display::Hidden);
     let record = match hint.and_then(|h| h.record.as_deref()) {
         Some(record) => {

@@ -236,12 +236,25 @@ fn refuses_objects_that_cannot_be_packaged() {
         e.to_string(),
         "program `f` is in section `weird/thing`, which names no program type cargo-ebpf knows; use a libbpf section name (see `cargo ebpf new --list`)"
     );
-    let e = refusal(&format!(
-        "SEC(\"tc\") int f(void *c) {{ return 0; }}\n{license}"
-    ));
+    // libbpf's `tc` is aya's `classifier`: an object aya built (its maps
+    // in the legacy `maps` section, which only aya loads) must use aya's
+    // names; one with BTF-defined maps (or none) loads with libbpf.
+    let tc = "SEC(\"tc\") int f(void *c) { return 0; }\n";
+    let legacy = "struct bpf_map_def { unsigned int type, key_size, value_size, max_entries, map_flags; };\n\
+                  struct bpf_map_def SEC(\"maps\") m = { 1, 4, 8, 16, 0 };\n";
+    let e = refusal(&format!("{legacy}{tc}{license}"));
     assert_eq!(
         e.to_string(),
         "section `tc` is not one aya (the loader of bpf-runtime and bpfman) knows; name it `classifier` as the tc template does"
+    );
+    let info = analyze(&compile(&format!("{tc}{license}")), &Hints::default()).unwrap();
+    assert_eq!(info.programs[0].ty, ebpf_kinds::ProgramType::Tc);
+    let e = refusal(&format!(
+        "SEC(\"iter/task\") int f(void *c) {{ return 0; }}\n{license}"
+    ));
+    assert!(
+        e.to_string().ends_with("a libbpf program type cargo-ebpf does not package: an iterator runs when its file is read (`bpftool iter pin`), not on an event"),
+        "{e}"
     );
 
     let host = compile_for(

@@ -317,7 +317,7 @@ fn attach_one(
             Ok((AttachPoint::PerfEvent { frequency, cpus }, None))
         }
         ProgramType::Usdt => Err(RuntimeError::usage(format!(
-            "program `{name}` is a USDT probe, which bpf-runtime cannot attach yet; run it with its own user space"
+            "program `{name}` is a USDT probe in an object aya built, and aya cannot attach USDT probes; declare its maps the libbpf way (`SEC(\".maps\")`) so that bpf-runtime loads it with libbpf"
         ))),
     }
 }

@@ -687,9 +687,29 @@ fn attach_one(
             let cpus = cpus.len();
             Ok((AttachPoint::PerfEvent { frequency, cpus }, None))
         }
-        ProgramType::Usdt => Err(RuntimeError::usage(format!(
-            "program `{name}` is a USDT probe, which bpf-runtime cannot attach yet; run it with its own user space"
-        ))),
+        ProgramType::Usdt => {
+            // libbpf reads the probe's note (`.note.stapsdt`), fills the
+            // spec maps `usdt.bpf.h` reads, and counts its semaphore.
+            let (binary, symbol) = uprobe_of(&args)?;
+            let Some((provider, probe)) = symbol.split_once(':') else {
+                return Err(RuntimeError::usage(format!(
+                    "program `{name}` (usdt): --symbol {symbol}: write PROVIDER:NAME (`readelf -n BINARY` lists the probes)"
+                )));
+            };
+            let pid = args.pid()?.map_or(-1, |pid| pid as i32);
+            let link = prog
+                .attach_usdt(pid, &binary, provider, probe)
+                .map_err(failed(format!("USDT probe {}:{symbol}", binary.display())))?;
+            held.links.push(link);
+            Ok((
+                AttachPoint::Usdt {
+                    binary,
+                    provider: provider.into(),
+                    name: probe.into(),
+                },
+                None,
+            ))
+        }
     }
 }
 

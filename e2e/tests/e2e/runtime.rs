@@ -1391,8 +1391,8 @@ fn a_refused_trampoline_program_is_told_with_what_the_host_shows() {
 
 /// Issue 19: libbpf section names aya refused (`ksyscall/`, `tc`, `usdt`)
 /// package, their maps read from the BTF; `iter/` is refused by name; at
-/// run time the runtime loads the object with libbpf, attaches `tc` and
-/// says in one line why it cannot attach the rest.
+/// run time the kernel check and the attach arguments say in one line what
+/// is missing.
 #[test]
 fn libbpf_section_names_package_and_run_or_are_refused_with_the_reason() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sections");
@@ -1471,9 +1471,87 @@ fn libbpf_section_names_package_and_run_or_are_refused_with_the_reason() {
     } else {
         let err = fails(&out, 2);
         assert!(
-            err.contains("program `on_usdt` is a USDT probe, which bpf-runtime cannot attach yet"),
+            err.contains("program `on_usdt` (usdt) needs --binary"),
             "{err}"
         );
     }
     nothing_left_soon(&["on_tgkill", "on_tc", "on_usdt"]);
+}
+
+/// Issue 19: a USDT probe attaches (libbpf reads the binary's
+/// `.note.stapsdt` and fills the spec maps `usdt.bpf.h` reads), its
+/// argument read: Python's `python:gc__start`, with the generation.
+#[test]
+fn usdt_probes_attach_and_read_their_arguments() {
+    let python = std::fs::canonicalize("/usr/bin/python3").expect("python3 is installed");
+    let notes = ok(&std::process::Command::new("readelf")
+        .arg("-n")
+        .arg(&python)
+        .output()
+        .unwrap());
+    assert!(
+        notes.contains("gc__start"),
+        "{} has no USDT probe python:gc__start (Debian's python3 has; the test needs it)",
+        python.display()
+    );
+    let dir = workdir().join("usdt");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/usdt/usdt.bpf.c");
+    std::fs::copy(&fixture, dir.join("usdt.bpf.c")).unwrap();
+    ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
+    let store = workdir().join("stores/usdt");
+    let s = store.to_str().unwrap();
+    let tag = json(&ok(&cargo_ebpf(
+        &dir,
+        &["package", "--json", "--force", "--store", s],
+    )))["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // libbpf's spec maps are not shown; the program's are.
+    let info = json(&ok(&runtime(
+        &["inspect", &tag, "--json", "--store", s],
+        &[],
+    )));
+    let maps = info["platforms"][0]["metadata"]["object"]["maps"].to_string();
+    assert!(maps.contains("\"__bpf_usdt_specs\""), "{maps}");
+    if !privileged("usdt_probes_attach_and_read_their_arguments") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let binary = python.to_str().unwrap();
+    let child = start(&[
+        "run",
+        &tag,
+        "--store",
+        s,
+        "--json",
+        "--binary",
+        binary,
+        "--symbol",
+        "python:gc__start",
+        "--interval",
+        "200ms",
+    ]);
+    for _ in 0..3 {
+        ok(&std::process::Command::new(&python)
+            .args(["-c", "import gc; gc.collect(); gc.collect()"])
+            .output()
+            .unwrap());
+    }
+    // gc.collect() collects generation 2: six calls at least.
+    child.wait_for_stdout("six collections of generation 2", |l| {
+        let l = json(l);
+        l["map"] == "counts" && l["key"] == 2 && l["value"].as_u64() >= Some(6)
+    });
+    interrupt(&child);
+    let (status, stdout, stderr) = child.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("\"point\":\"usdt {binary}:python:gc__start\"")),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("__bpf_usdt"), "{stdout}");
+    nothing_left_soon(&["on_probe"]);
 }
