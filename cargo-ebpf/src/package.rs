@@ -440,3 +440,58 @@ fn record_lines(object: &ebpf_object::ObjectInfo) -> Vec<std::result::Result<Str
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ebpf_object::{Display, MapInfo, TypeDesc};
+
+    fn map(name: &str, display: Display, record: Option<TypeDesc>) -> MapInfo {
+        MapInfo {
+            name: name.into(),
+            ty: "ringbuf".into(),
+            key_size: 0,
+            value_size: 0,
+            max_entries: 4096,
+            key: None,
+            value: None,
+            display,
+            record,
+        }
+    }
+
+    #[test]
+    fn each_event_map_says_its_record_type_or_warns() {
+        let event = TypeDesc::Struct {
+            name: "event".into(),
+            size: 4,
+            fields: Vec::new(),
+        };
+        let object: ebpf_object::ObjectInfo = serde_json::from_value(serde_json::json!({
+            "endianness": "little", "license": "GPL", "programs": [], "maps": [],
+            "variables": [], "kernel": {"min_version": "5.8", "program_types": [],
+                "map_types": [], "features": []}
+        }))
+        .unwrap();
+        let object = ebpf_object::ObjectInfo {
+            maps: vec![
+                map("events", Display::Events, Some(event)),
+                map("raw", Display::Events, None),
+                map("counts", Display::Counters, None),
+            ],
+            ..object
+        };
+        let lines = record_lines(&object);
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(
+            lines[0],
+            Ok("map `events` (ringbuf) carries struct event".to_string())
+        );
+        let warning = lines[1].clone().unwrap_err();
+        assert!(
+            warning.starts_with("map `raw` (ringbuf) carries records of no known type")
+                && warning.contains("`[map.raw] record = \"NAME\"`"),
+            "{warning}"
+        );
+    }
+}
