@@ -37,6 +37,30 @@ pub(super) fn runtime(args: &[&str], envs: &[(&str, &str)]) -> Output {
 
 /// A template built and packaged into the runtime tests' store; returns its
 /// tag and the store.
+/// The C fixture `e2e/fixtures/NAME/FILE` in a project of its own, made by
+/// `cargo ebpf init` and packaged: (project, tag, store).
+fn packaged_fixture(name: &str, file: &str) -> (PathBuf, String, PathBuf) {
+    let dir = workdir().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .join(file);
+    std::fs::copy(&fixture, dir.join(file)).unwrap();
+    ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
+    let store = workdir().join("stores").join(name);
+    let s = store.to_str().unwrap();
+    let tag = json(&ok(&cargo_ebpf(
+        &dir,
+        &["package", "--json", "--force", "--store", s],
+    )))["tag"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (dir, tag, store)
+}
+
 pub(super) fn packaged(ty: &str) -> (String, PathBuf) {
     let dir = c_project(ty);
     let store = workdir().join("stores/runtime");
@@ -1244,17 +1268,8 @@ fn attach_arguments_reach_packaged_user_space() {
 
 #[test]
 fn plain_globals_are_set_at_load_time_and_format_strings_are_not_variables() {
-    let dir = workdir().join("globals");
-    std::fs::create_dir_all(&dir).unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/globals/globals.bpf.c");
-    std::fs::copy(&fixture, dir.join("globals.bpf.c")).unwrap();
-    ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
-    let store = workdir().join("stores/globals");
+    let (_, tag, store) = packaged_fixture("globals", "globals.bpf.c");
     let s = store.to_str().unwrap();
-    let tag = json(&ok(&cargo_ebpf(&dir, &["package", "--json", "--store", s])))["tag"]
-        .as_str()
-        .unwrap()
-        .to_string();
     // The plain globals are variables with their sections; bpf_printk's
     // format string (a `static` of the function) is not, it is listed as
     // what the package prints.
@@ -1396,30 +1411,23 @@ fn a_refused_trampoline_program_is_told_with_what_the_host_shows() {
 #[test]
 fn libbpf_section_names_package_and_run_or_are_refused_with_the_reason() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/sections");
-    let dir = workdir().join("sections");
+    let dir = workdir().join("sections-iter");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(fixtures.join("iter.bpf.c"), dir.join("iter.bpf.c")).unwrap();
     ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
-    let store = workdir().join("stores/sections");
-    let s = store.to_str().unwrap();
-    let err = fails(&cargo_ebpf(&dir, &["package", "--store", s]), 1);
+    let store = workdir().join("stores/sections-iter");
+    let err = fails(
+        &cargo_ebpf(&dir, &["package", "--store", store.to_str().unwrap()]),
+        1,
+    );
     assert!(
         err.contains("program `dump_task` is in section `iter/task`, a libbpf program type cargo-ebpf does not package: an iterator runs when its file is read"),
         "{err}"
     );
 
-    std::fs::remove_file(dir.join("iter.bpf.c")).unwrap();
-    std::fs::remove_file(dir.join("ebpf.toml")).unwrap();
-    std::fs::copy(fixtures.join("sections.bpf.c"), dir.join("sections.bpf.c")).unwrap();
-    ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
-    let tag = json(&ok(&cargo_ebpf(
-        &dir,
-        &["package", "--json", "--force", "--store", s],
-    )))["tag"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, tag, store) = packaged_fixture("sections", "sections.bpf.c");
+    let s = store.to_str().unwrap();
     let info = json(&ok(&runtime(
         &["inspect", &tag, "--json", "--store", s],
         &[],
@@ -1494,21 +1502,8 @@ fn usdt_probes_attach_and_read_their_arguments() {
         "{} has no USDT probe python:gc__start (Debian's python3 has; the test needs it)",
         python.display()
     );
-    let dir = workdir().join("usdt");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/usdt/usdt.bpf.c");
-    std::fs::copy(&fixture, dir.join("usdt.bpf.c")).unwrap();
-    ok(&cargo_ebpf(&dir, &["init", "--lang", "c"]));
-    let store = workdir().join("stores/usdt");
+    let (_, tag, store) = packaged_fixture("usdt", "usdt.bpf.c");
     let s = store.to_str().unwrap();
-    let tag = json(&ok(&cargo_ebpf(
-        &dir,
-        &["package", "--json", "--force", "--store", s],
-    )))["tag"]
-        .as_str()
-        .unwrap()
-        .to_string();
     // libbpf's spec maps are not shown; the program's are.
     let info = json(&ok(&runtime(
         &["inspect", &tag, "--json", "--store", s],
