@@ -72,6 +72,7 @@ pub fn manifest(opts: &ClusterOptions) -> Result<Value> {
             "a namespaced BpfApplication attaches inside pods: pass --pods KEY=VALUE to select them (or leave out --namespace for a ClusterBpfApplication)",
         ));
     }
+    opts.flags.check_programs(&md.object.programs)?;
     let programs = md
         .object
         .programs

@@ -62,7 +62,9 @@ impl AttachArg {
             AttachArg::Direction => "Traffic direction, ingress or egress",
             AttachArg::Cgroup => "cgroup v2 directory",
             AttachArg::Binary => "Executable or library to probe",
-            AttachArg::Symbol => "Function to probe (PROVIDER:NAME for a USDT probe)",
+            AttachArg::Symbol => {
+                "Function to probe (PROVIDER:NAME for a USDT probe; PROGRAM=FUNCTION for one of several programs, repeatable)"
+            }
             AttachArg::Pid => "Only this process",
             AttachArg::Frequency => "Sampling frequency in Hz",
         }

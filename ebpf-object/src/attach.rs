@@ -21,18 +21,70 @@ pub struct ArgError(pub String);
 type Result<T> = std::result::Result<T, ArgError>;
 
 /// Attach arguments given on the command line; each overrides the
-/// package's default for every program that takes it.
+/// package's default for every program that takes it, or, given as
+/// `PROGRAM=VALUE`, for that program alone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AttachFlags(BTreeMap<AttachArg, String>);
+pub struct AttachFlags {
+    all: BTreeMap<AttachArg, String>,
+    one: BTreeMap<(String, AttachArg), String>,
+}
 
 impl AttachFlags {
     /// Sets `arg` when `value` is given.
     pub fn with(mut self, arg: AttachArg, value: Option<impl ToString>) -> Self {
         if let Some(v) = value {
-            self.0.insert(arg, v.to_string());
+            self.all.insert(arg, v.to_string());
         }
         self
     }
+
+    /// Sets `arg` from each of `values`: `VALUE` for every program (once),
+    /// `PROGRAM=VALUE` for one — as several uprobes of one object, each on
+    /// its own function, need.
+    pub fn with_each(mut self, arg: AttachArg, values: &[String]) -> Result<Self> {
+        for v in values {
+            match v.split_once('=') {
+                Some((program, value)) if is_identifier(program) => {
+                    self.one
+                        .insert((program.to_string(), arg), value.to_string());
+                }
+                _ if self.all.contains_key(&arg) => {
+                    return Err(ArgError(format!(
+                        "--{0} given twice for every program ({1} and {v}); write --{0} PROGRAM={v} for one program",
+                        arg.name(),
+                        self.all[&arg]
+                    )));
+                }
+                _ => {
+                    self.all.insert(arg, v.clone());
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    /// Checks that each `PROGRAM=VALUE` names a program of `programs`.
+    pub fn check_programs(&self, programs: &[ProgramInfo]) -> Result<()> {
+        for (program, arg) in self.one.keys() {
+            if !programs.iter().any(|p| &p.name == program) {
+                let names: Vec<&str> = programs.iter().map(|p| p.name.as_str()).collect();
+                return Err(ArgError(format!(
+                    "--{} {program}=...: the package has no program `{program}` (it has {})",
+                    arg.name(),
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Where a resolved value came from, for messages.
@@ -56,7 +108,8 @@ impl<'a> ProgramArgs<'a> {
     }
 
     fn resolve(&self, arg: AttachArg) -> Option<(String, Source)> {
-        if let Some(v) = self.flags.0.get(&arg) {
+        let own = self.flags.one.get(&(self.program.name.clone(), arg));
+        if let Some(v) = own.or_else(|| self.flags.all.get(&arg)) {
             return Some((v.clone(), Source::Flag));
         }
         if let Some(v) = self.program.attach.get(arg.name()) {
@@ -203,6 +256,51 @@ impl crate::ObjectInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flag_for_one_program_beats_one_for_all() {
+        let malloc = program(ProgramType::Uprobe, "uprobe", serde_json::json!({}));
+        let free = ProgramInfo {
+            name: "q".into(),
+            ..malloc.clone()
+        };
+        let flags = AttachFlags::default()
+            .with_each(
+                AttachArg::Symbol,
+                &["p=malloc".to_string(), "calloc".to_string()],
+            )
+            .unwrap();
+        let symbol = |p: &ProgramInfo| ProgramArgs::new(p, &flags).get(AttachArg::Symbol).unwrap();
+        assert_eq!(symbol(&malloc).as_deref(), Some("malloc"));
+        assert_eq!(symbol(&free).as_deref(), Some("calloc"));
+        // A USDT probe's PROVIDER:NAME is one value for all.
+        let usdt = AttachFlags::default()
+            .with_each(AttachArg::Symbol, &["python:gc__start".to_string()])
+            .unwrap();
+        assert_eq!(
+            ProgramArgs::new(&malloc, &usdt)
+                .get(AttachArg::Symbol)
+                .unwrap()
+                .as_deref(),
+            Some("python:gc__start")
+        );
+        let twice = AttachFlags::default()
+            .with_each(AttachArg::Symbol, &["a".to_string(), "b".to_string()])
+            .unwrap_err();
+        assert!(
+            twice.0.contains("write --symbol PROGRAM=b for one program"),
+            "{twice}"
+        );
+        let ghost = AttachFlags::default()
+            .with_each(AttachArg::Symbol, &["ghost=x".to_string()])
+            .unwrap()
+            .check_programs(&[malloc.clone(), free.clone()])
+            .unwrap_err();
+        assert_eq!(
+            ghost.0,
+            "--symbol ghost=...: the package has no program `ghost` (it has p, q)"
+        );
+    }
 
     fn program(ty: ProgramType, section: &str, attach: serde_json::Value) -> ProgramInfo {
         let target = ebpf_kinds::classify_section(section).and_then(|s| s.target);

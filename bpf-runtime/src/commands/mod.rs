@@ -33,7 +33,7 @@ pub struct TargetArgs {
     #[arg(long, value_name = AttachArg::Binary.value_name(), help = AttachArg::Binary.help())]
     pub binary: Option<PathBuf>,
     #[arg(long, value_name = AttachArg::Symbol.value_name(), help = AttachArg::Symbol.help())]
-    pub symbol: Option<String>,
+    pub symbol: Vec<String>,
     #[arg(long, value_name = AttachArg::Pid.value_name(), help = AttachArg::Pid.help())]
     pub pid: Option<u32>,
     #[arg(long, value_name = AttachArg::Frequency.value_name(), help = AttachArg::Frequency.help(),
@@ -63,16 +63,16 @@ pub struct TargetArgs {
 }
 
 impl TargetArgs {
-    fn flags(&self) -> AttachFlags {
+    fn flags(&self) -> Result<AttachFlags> {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        AttachFlags::default()
+        Ok(AttachFlags::default()
             .with(AttachArg::Iface, self.iface.as_ref())
             .with(AttachArg::Direction, self.direction)
             .with(AttachArg::Cgroup, path(&self.cgroup))
             .with(AttachArg::Binary, path(&self.binary))
-            .with(AttachArg::Symbol, self.symbol.as_ref())
             .with(AttachArg::Pid, self.pid)
             .with(AttachArg::Frequency, self.frequency)
+            .with_each(AttachArg::Symbol, &self.symbol)?)
     }
 }
 
@@ -107,6 +107,8 @@ fn prepare(t: TargetArgs, purpose: Purpose) -> Result<(OpenedPackage, Plan)> {
         !t.no_userspace,
         Some(&verify),
     )?;
+    let flags = t.flags()?;
+    flags.check_programs(&pkg.object.programs)?;
     if pkg.userspace.is_some() {
         if !t.sets.is_empty() {
             return Err(RuntimeError::usage(
@@ -119,7 +121,6 @@ fn prepare(t: TargetArgs, purpose: Purpose) -> Result<(OpenedPackage, Plan)> {
                 pkg.name
             )));
         }
-        let flags = t.flags();
         return Ok((pkg, Plan::UserSpace(flags)));
     }
     Host::probe().check(&pkg.reference, &pkg.object)?;
@@ -129,7 +130,7 @@ fn prepare(t: TargetArgs, purpose: Purpose) -> Result<(OpenedPackage, Plan)> {
         .map(|s| attach::parse_set(s))
         .collect::<Result<Vec<_>>>()?;
     let opts = AttachOptions {
-        flags: t.flags(),
+        flags,
         xdp_mode: t.xdp_mode,
         sets,
     };

@@ -39,9 +39,9 @@ pub struct ClusterArgs {
     /// tc direction, ingress or egress (default: the package's, else the section's, else ingress)
     #[arg(long)]
     pub direction: Option<String>,
-    /// Function for kprobes and uprobes (default: the package's or the section's)
+    /// Function for kprobes and uprobes (default: the package's or the section's); PROGRAM=FUNCTION for one of several programs, repeatable
     #[arg(long)]
-    pub symbol: Option<String>,
+    pub symbol: Vec<String>,
     /// Executable or library for uprobes (default: the package's or the section's)
     #[arg(long)]
     pub binary: Option<String>,
@@ -89,9 +89,9 @@ pub fn execute(a: ClusterArgs) -> Result<()> {
         flags: AttachFlags::default()
             .with(AttachArg::Iface, a.iface)
             .with(AttachArg::Direction, a.direction)
-            .with(AttachArg::Symbol, a.symbol)
             .with(AttachArg::Binary, a.binary)
-            .with(AttachArg::Pid, a.pid),
+            .with(AttachArg::Pid, a.pid)
+            .with_each(AttachArg::Symbol, &a.symbol)?,
         priority: a.priority,
     })?;
     if a.json {

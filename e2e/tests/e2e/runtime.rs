@@ -1550,3 +1550,75 @@ fn usdt_probes_attach_and_read_their_arguments() {
     assert!(!stdout.contains("__bpf_usdt"), "{stdout}");
     nothing_left_soon(&["on_probe"]);
 }
+
+/// Issue 19: an object with several `SEC("uprobe")` programs for different
+/// functions attached all of them to the one `--symbol`; each now takes its
+/// own (`--symbol PROGRAM=FUNCTION`), and a name the package lacks is
+/// refused before anything loads.
+#[test]
+fn each_uprobe_program_attaches_to_its_own_function() {
+    let (_, tag, store) = packaged_fixture("uprobes", "uprobes.bpf.c");
+    let s = store.to_str().unwrap();
+    let bin = uprobe_target();
+    let b = bin.to_str().unwrap();
+    let err = fails(
+        &runtime(
+            &[
+                "run",
+                &tag,
+                "--store",
+                s,
+                "--binary",
+                b,
+                "--symbol",
+                "on_tock=tick",
+            ],
+            &[],
+        ),
+        2,
+    );
+    assert!(
+        err.contains(
+            "--symbol on_tock=...: the package has no program `on_tock` (it has on_main, on_tick)"
+        ),
+        "{err}"
+    );
+    if !privileged("each_uprobe_program_attaches_to_its_own_function") {
+        return;
+    }
+    let _guard = kernel_lock();
+    let child = start(&[
+        "run",
+        &tag,
+        "--store",
+        s,
+        "--json",
+        "--interval",
+        "200ms",
+        "--binary",
+        b,
+        "--symbol",
+        "on_tick=tick",
+        "--symbol",
+        "on_main=main",
+    ]);
+    ok(&std::process::Command::new(&bin).arg("5").output().unwrap());
+    // tick() ran five times, main() once: the two programs are on two
+    // functions.
+    child.wait_for_stdout("five ticks", |l| {
+        let l = json(l);
+        l["map"] == "hits" && l["key"] == 1 && l["value"] == 5
+    });
+    child.wait_for_stdout("one main", |l| {
+        let l = json(l);
+        l["map"] == "hits" && l["key"] == 2 && l["value"] == 1
+    });
+    interrupt(&child);
+    let (status, _, stderr) = child.finish();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("\"point\":\"uprobe {b}:main\"")),
+        "{stderr}"
+    );
+    nothing_left_soon(&["on_tick", "on_main"]);
+}
