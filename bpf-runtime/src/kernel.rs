@@ -206,13 +206,20 @@ fn present(need: KernelNeed) -> bool {
         KernelNeed::Kprobes => exists("/sys/bus/event_source/devices/kprobe"),
         KernelNeed::Uprobes => exists("/sys/bus/event_source/devices/uprobe"),
         KernelNeed::KernelBtf => exists("/sys/kernel/btf/vmlinux"),
-        KernelNeed::BpfLsm => std::fs::read_to_string("/sys/kernel/security/lsm")
-            .is_ok_and(|l| l.split(',').any(|m| m.trim() == "bpf")),
+        KernelNeed::BpfLsm => {
+            std::fs::read_to_string("/sys/kernel/security/lsm").is_ok_and(|l| bpf_lsm_in(&l))
+        }
         KernelNeed::CgroupV2 => cgroup2_root().is_some(),
         KernelNeed::PerfEvents => exists("/proc/sys/kernel/perf_event_paranoid"),
         // Known only by trying; a failed attach explains itself.
         KernelNeed::Trampolines | KernelNeed::GlobalData => true,
     }
+}
+
+/// Whether the list of active LSMs (`/sys/kernel/security/lsm`) has the
+/// BPF LSM.
+fn bpf_lsm_in(lsms: &str) -> bool {
+    lsms.split(',').any(|m| m.trim() == "bpf")
 }
 
 /// Why the kernel may refuse a program that attaches through a BPF
@@ -246,9 +253,7 @@ fn trampoline_causes(ty: ProgramType, target: &str, read: Read<'_>, open: Open<'
             "whether the kernel is locked down is unknown (securityfs is not mounted: mount -t securityfs none /sys/kernel/security)".into(),
         ),
     }
-    if ty == ProgramType::Lsm
-        && read("/sys/kernel/security/lsm").is_ok_and(|l| !l.split(',').any(|m| m.trim() == "bpf"))
-    {
+    if ty == ProgramType::Lsm && read("/sys/kernel/security/lsm").is_ok_and(|l| !bpf_lsm_in(&l)) {
         causes.push(
             "the BPF LSM is not active (add `bpf` to the lsm= kernel command line; CONFIG_BPF_LSM=y)"
                 .into(),
@@ -286,7 +291,7 @@ fn trampoline_causes(ty: ProgramType, target: &str, read: Read<'_>, open: Open<'
     causes
 }
 
-/// The conventional cgroup v2 root, as packages and the kind table name it./// The conventional cgroup v2 root, as packages and the kind table name it.
+/// The conventional cgroup v2 root, as packages and the kind table name it.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
 /// Where this host mounts cgroup v2: the first `cgroup2` mount in

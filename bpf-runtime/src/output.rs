@@ -30,9 +30,7 @@ pub struct OutputOptions {
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Seen {
     pub events: u64,
-    /// Events the kernel dropped (perf buffers report them), in all and
-    /// per CPU.
-    pub lost: u64,
+    /// Events the kernel dropped, per CPU (perf buffers report them).
     pub lost_per_cpu: std::collections::BTreeMap<u32, u64>,
     /// Lines of the package's `bpf_printk` shown.
     pub traces: u64,
@@ -56,6 +54,13 @@ struct Counter {
     info: MapInfo,
     fd: RawFd,
     per_cpu: bool,
+}
+
+impl Seen {
+    /// Events the kernel dropped, on all CPUs.
+    pub fn lost(&self) -> u64 {
+        self.lost_per_cpu.values().sum()
+    }
 }
 
 /// Shows the package's output until `stop` is set or the duration ends.
@@ -196,7 +201,6 @@ pub fn show(
                                 printer.print(&mut lock, map, record.as_ref(), &bytes);
                             }
                             aya::maps::perf::PerfEvent::Lost { count } => {
-                                seen.lost += count;
                                 *seen.lost_per_cpu.entry(*cpu).or_default() += count;
                                 printer.print_lost(&mut lock, map, *cpu, count);
                             }
@@ -303,9 +307,6 @@ impl EventPrinter {
         }
     }
 
-    /// Prints a line the package's `bpf_printk` wrote: in JSON as
-    /// `{"time","trace":{"comm","pid","cpu","message"}}`, in a table as
-    /// `TIME  trace  COMM[PID]  MESSAGE` (its text escaped).
     /// A perf buffer's report that the kernel dropped `count` events on
     /// `cpu` (the buffer was full).
     pub fn print_lost(&mut self, out: &mut impl Write, map: &str, cpu: u32, count: u64) {
@@ -325,6 +326,9 @@ impl EventPrinter {
         let _ = out.write_all(&self.line);
     }
 
+    /// Prints a line the package's `bpf_printk` wrote: in JSON as
+    /// `{"time","trace":{"comm","pid","cpu","message"}}`, in a table as
+    /// `TIME  trace  COMM[PID]  MESSAGE` (its text escaped).
     pub fn print_trace(&mut self, out: &mut impl Write, line: &crate::trace::TraceLine<'_>) {
         self.line.clear();
         if self.json {

@@ -29,18 +29,6 @@ const MAX_FIELDS: usize = 4096;
 /// definition, not a declaration), or `None` when the object has no DWARF
 /// or no such struct, or its DWARF is malformed.
 pub fn struct_by_name(file: &object::File<'_>, name: &str) -> Option<TypeDesc> {
-    structs_named(file, &|n| n == name, 1).pop().map(|(_, d)| d)
-}
-
-/// The structs (definitions) whose names `matches` accepts, as the
-/// object's DWARF describes them: at most `limit`, in DWARF order, each
-/// name once.
-pub fn structs_named(
-    file: &object::File<'_>,
-    matches: &dyn Fn(&str) -> bool,
-    limit: usize,
-) -> Vec<(String, TypeDesc)> {
-    let mut found: Vec<(String, TypeDesc)> = Vec::new();
     let endian = if file.is_little_endian() {
         RunTimeEndian::Little
     } else {
@@ -53,11 +41,9 @@ pub fn structs_named(
             .unwrap_or(&[]);
         Ok(EndianSlice::new(data, endian))
     };
-    let Ok(dwarf) = gimli::Dwarf::load(load) else {
-        return found;
-    };
+    let dwarf = gimli::Dwarf::load(load).ok()?;
     if dwarf.debug_info.reader().is_empty() {
-        return found;
+        return None;
     }
     let mut units = dwarf.units();
     while let Ok(Some(header)) = units.next() {
@@ -66,29 +52,20 @@ pub fn structs_named(
         };
         let mut entries = unit.entries();
         while let Ok(Some((_, entry))) = entries.next_dfs() {
-            if entry.tag() != gimli::DW_TAG_structure_type || is_declaration(entry) {
-                continue;
-            }
-            let Some(name) = name_of(&dwarf, &unit, entry) else {
-                continue;
-            };
-            if !matches(&name) || found.iter().any(|(n, _)| *n == name) {
-                continue;
-            }
-            let mut d = Describer {
-                dwarf: &dwarf,
-                unit: &unit,
-                fields: 0,
-            };
-            if let Ok(desc) = d.describe(entry.offset(), 0) {
-                found.push((name, desc));
-                if found.len() >= limit {
-                    return found;
-                }
+            if entry.tag() == gimli::DW_TAG_structure_type
+                && !is_declaration(entry)
+                && name_of(&dwarf, &unit, entry).as_deref() == Some(name)
+            {
+                let mut d = Describer {
+                    dwarf: &dwarf,
+                    unit: &unit,
+                    fields: 0,
+                };
+                return d.describe(entry.offset(), 0).ok();
             }
         }
     }
-    found
+    None
 }
 
 fn is_declaration(entry: &DebuggingInformationEntry<'_, '_, Reader<'_>>) -> bool {

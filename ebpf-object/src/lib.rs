@@ -267,7 +267,7 @@ fn analyze_unguarded(data: &[u8], hints: &Hints) -> Result<ObjectInfo, ObjectErr
             (defs, global_data)
         }
         Err(aya_obj::ParseError::InvalidProgramSection { .. })
-            if !has_legacy_maps(data) && btf.is_some() =>
+            if !legacy_maps(&file) && btf.is_some() =>
         {
             let btf = btf.as_ref().expect("checked");
             (btf_map_defs(btf), has_global_data(&file))
@@ -378,7 +378,11 @@ fn loader_error(e: aya_obj::ParseError) -> ObjectError {
 /// `#[map]` does; libbpf 1.0 dropped it for BTF-defined `.maps`). `false`
 /// for what is not an ELF object.
 pub fn has_legacy_maps(data: &[u8]) -> bool {
-    object::File::parse(data).is_ok_and(|f| f.section_by_name("maps").is_some())
+    object::File::parse(data).is_ok_and(|f| legacy_maps(&f))
+}
+
+fn legacy_maps(file: &object::File<'_>) -> bool {
+    file.section_by_name("maps").is_some()
 }
 
 /// A function in a program section: (function name, section name).
@@ -550,6 +554,7 @@ fn lone_event_struct(
 }
 
 /// A map's definition: from aya-obj's parse, or from the object's BTF.
+#[derive(Default)]
 struct MapDef {
     map_type: u32,
     key_size: u32,
@@ -588,14 +593,7 @@ fn btf_map_defs(btf: &Btf) -> Vec<(String, MapDef)> {
         let Some(btf::Kind::Struct { members, .. }) = btf.kind(btf.resolve(ty)) else {
             continue;
         };
-        let mut def = MapDef {
-            map_type: 0,
-            key_size: 0,
-            value_size: 0,
-            max_entries: 0,
-            key_type: 0,
-            value_type: 0,
-        };
+        let mut def = MapDef::default();
         for m in members {
             let Some(&btf::Kind::Ptr(target)) = btf.kind(btf.resolve(m.ty)) else {
                 continue;

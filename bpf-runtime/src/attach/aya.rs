@@ -17,7 +17,7 @@ use ebpf_object::ProgramInfo;
 
 use super::net::{check_iface, packet_socket};
 use super::{AttachOptions, Attached, Backing, Loaded, ProgramArgs, XdpAttachMode, verifier_tail};
-use super::{cgroup_of, tracepoint_of, uprobe_of};
+use super::{cgroup_of, kernel_at_least, tracepoint_of, uprobe_of};
 use crate::error::{Result, RuntimeError};
 use crate::package::OpenedPackage;
 
@@ -272,9 +272,7 @@ fn attach_one(
             // with other programs anyway, and the kernel refuses any attach
             // flag with it: BPF_F_ALLOW_MULTI made bpf_link_create fail
             // EINVAL. Before 5.7 (prog_attach) sharing must be asked for.
-            let mode = if aya::util::KernelVersion::current()
-                .is_ok_and(|v| v >= aya::util::KernelVersion::new(5, 7, 0))
-            {
+            let mode = if kernel_at_least(5, 7) {
                 CgroupAttachMode::Single
             } else {
                 CgroupAttachMode::AllowMultiple

@@ -25,7 +25,7 @@ use libbpf_rs::{
 
 use super::net::{check_iface, packet_socket};
 use super::{AttachOptions, Attached, Backing, Loaded, ProgramArgs, XdpAttachMode, verifier_tail};
-use super::{cgroup_of, tracepoint_of, uprobe_of};
+use super::{cgroup_of, kernel_at_least, tracepoint_of, uprobe_of};
 use crate::error::{Result, RuntimeError};
 use crate::package::OpenedPackage;
 
@@ -485,12 +485,7 @@ fn attach_one(
                 XdpAttachMode::Skb => libbpf_sys::XDP_FLAGS_SKB_MODE,
                 XdpAttachMode::Native => libbpf_sys::XDP_FLAGS_DRV_MODE,
             };
-            let opts = libbpf_sys::bpf_link_create_opts {
-                sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
-                flags,
-                ..Default::default()
-            };
-            match link_create(prog_fd, ifindex, libbpf_sys::BPF_XDP, &opts) {
+            match link_create(prog_fd, ifindex, libbpf_sys::BPF_XDP, flags) {
                 Ok(fd) => held.link_fds.push(fd),
                 // Kernels before 5.9 have no XDP links: netlink, detached
                 // on drop.
@@ -728,11 +723,7 @@ fn attach_tc(
             Direction::Ingress => libbpf_sys::BPF_TCX_INGRESS,
             Direction::Egress => libbpf_sys::BPF_TCX_EGRESS,
         };
-        let opts = libbpf_sys::bpf_link_create_opts {
-            sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
-            ..Default::default()
-        };
-        let fd = link_create(prog_fd, ifindex, attach_type, &opts).map_err(|e| e.to_string())?;
+        let fd = link_create(prog_fd, ifindex, attach_type, 0).map_err(|e| e.to_string())?;
         held.link_fds.push(fd);
         return Ok(());
     }
@@ -762,25 +753,25 @@ fn attach_tc(
     Ok(())
 }
 
-/// `bpf_link_create`, as an owned descriptor.
+/// `bpf_link_create` with `flags`, as an owned descriptor.
 fn link_create(
     prog_fd: i32,
     target: i32,
     attach_type: libbpf_sys::bpf_attach_type,
-    opts: &libbpf_sys::bpf_link_create_opts,
+    flags: u32,
 ) -> std::io::Result<OwnedFd> {
+    let opts = libbpf_sys::bpf_link_create_opts {
+        sz: std::mem::size_of::<libbpf_sys::bpf_link_create_opts>() as _,
+        flags,
+        ..Default::default()
+    };
     // SAFETY: a plain libbpf call; the descriptor is owned right after.
-    let fd = unsafe { libbpf_sys::bpf_link_create(prog_fd, target, attach_type, opts) };
+    let fd = unsafe { libbpf_sys::bpf_link_create(prog_fd, target, attach_type, &opts) };
     if fd < 0 {
         return Err(std::io::Error::from_raw_os_error(-fd));
     }
     // SAFETY: a new descriptor, ours alone.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn kernel_at_least(major: u8, minor: u8) -> bool {
-    ::aya::util::KernelVersion::current()
-        .is_ok_and(|v| v >= ::aya::util::KernelVersion::new(major, minor, 0))
 }
 
 /// A CPU-clock perf event on `cpu`, sampling at `frequency` Hz.

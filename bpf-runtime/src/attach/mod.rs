@@ -68,7 +68,7 @@ pub struct Loaded {
     maps: Vec<(String, Option<Map>)>,
     /// Sockets socket filters are attached to; closed on drop.
     _sockets: Vec<OwnedFd>,
-    backing: Backing,
+    _backing: Backing,
 }
 
 /// What keeps the programs loaded and attached.
@@ -89,7 +89,7 @@ impl Loaded {
             attached,
             maps: maps.into_iter().map(|(n, m)| (n, Some(m))).collect(),
             _sockets: sockets,
-            backing,
+            _backing: backing,
         }
     }
 
@@ -107,14 +107,6 @@ impl Loaded {
             .iter_mut()
             .find(|(n, _)| n == name)
             .and_then(|(_, m)| m.take())
-    }
-
-    /// Which loader holds the programs.
-    pub fn loader(&self) -> Loader {
-        match self.backing {
-            Backing::Aya(_) => Loader::Aya,
-            Backing::Libbpf(_) => Loader::Libbpf,
-        }
     }
 }
 
@@ -221,6 +213,12 @@ fn cgroup_of(args: &ProgramArgs) -> Result<(std::path::PathBuf, std::fs::File)> 
         ))
     })?;
     Ok((cgroup, dir))
+}
+
+/// Whether this host's kernel is at least `major.minor`.
+fn kernel_at_least(major: u8, minor: u8) -> bool {
+    ::aya::util::KernelVersion::current()
+        .is_ok_and(|v| v >= ::aya::util::KernelVersion::new(major, minor, 0))
 }
 
 /// Fills in the links that attach each program, from the kernel's list.

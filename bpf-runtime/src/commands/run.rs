@@ -82,13 +82,13 @@ pub fn execute(a: RunArgs) -> Result<i32> {
             "detached and unloaded {} ({} events{}{})",
             pkg.name,
             seen.events,
-            if seen.lost > 0 {
+            if seen.lost() > 0 {
                 let per_cpu: Vec<String> = seen
                     .lost_per_cpu
                     .iter()
                     .map(|(cpu, n)| format!("CPU {cpu}: {n}"))
                     .collect();
-                format!(", {} lost ({})", seen.lost, per_cpu.join(", "))
+                format!(", {} lost ({})", seen.lost(), per_cpu.join(", "))
             } else {
                 String::new()
             },
